@@ -453,9 +453,10 @@ class CkpoolClient:
         command = {'stratifier': 'stratifierstats', 'connector': 'connectorstats'}.get(which)
         if command is None:
             raise CkpoolRefused('stats are available for stratifier and connector, not %r' % (which,))
-        return self._json('listener', command, timeout)
+        return self.query_json("listener", command, timeout)
 
-    def _json(self, sock, command, timeout=None):
+    def query_json(self, sock, command, timeout=None):
+        """Send a read command whose reply must be a JSON object; return it parsed."""
         reply = self.send(sock, command, expect_reply=True, timeout=timeout)
         try:
             data = json.loads(reply)

@@ -1,0 +1,331 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ckpool.fleet contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Unit tests of the socket client against real AF_UNIX servers in a thread.
+
+Each server below plays one behaviour recorded from a real ckpool (or one fault
+mode) so that every error class of the client is exercised on a real socket.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import struct
+import threading
+import time
+
+import pytest
+
+from ansible_collections.ckpool.fleet.plugins.module_utils import ckpool as ck
+
+
+def recv_frame(conn):
+    header = b''
+    while len(header) < 4:
+        chunk = conn.recv(4 - len(header))
+        if not chunk:
+            return None
+        header += chunk
+    length = struct.unpack('<I', header)[0]
+    body = b''
+    while len(body) < length:
+        chunk = conn.recv(length - len(body))
+        if not chunk:
+            break
+        body += chunk
+    return body.decode()
+
+
+class Server:
+    """A unix socket server in a thread; ``behaviour(conn, message)`` answers."""
+
+    def __init__(self, path, behaviour):
+        self.path = path
+        self.behaviour = behaviour
+        self.received = []
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(path)
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.stop = threading.Event()
+        self.held = []
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while not self.stop.is_set():
+            try:
+                conn, dummy = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            conn.settimeout(5)
+            try:
+                message = recv_frame(conn)
+                self.received.append(message)
+                if self.behaviour(conn, message) == 'hold':
+                    self.held.append(conn)
+                    continue
+            except OSError:
+                pass
+            conn.close()
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(2)
+        self.sock.close()
+        for conn in self.held:
+            conn.close()
+
+
+def reply(text):
+    data = text.encode()
+
+    def behaviour(conn, message):
+        conn.sendall(struct.pack('<I', len(data)) + data)
+    return behaviour
+
+
+def eof(conn, message):
+    return None
+
+
+def hang(conn, message):
+    return 'hold'
+
+
+@pytest.fixture
+def sockdir(tmp_path):
+    path = tmp_path / 'sock'
+    path.mkdir()
+    return str(path)
+
+
+@pytest.fixture
+def serve(sockdir):
+    servers = []
+
+    def start(name, behaviour):
+        server = Server(os.path.join(sockdir, name), behaviour)
+        servers.append(server)
+        return server
+    yield start
+    for server in servers:
+        server.close()
+
+
+def test_frame_is_little_endian_length_then_bytes_without_nul():
+    assert ck.encode_frame('ping') == b'\x04\x00\x00\x00ping'
+    assert ck.encode_frame('') == b'\x00\x00\x00\x00'
+
+
+def test_ping_and_audit_entry(sockdir, serve):
+    server = serve('listener', reply('pong'))
+    client = ck.CkpoolClient(sockdir, timeout=2)
+    assert client.ping('listener') is True
+    assert server.received == ['ping']
+    assert len(client.audit) == 1
+    entry = client.audit[0]
+    assert entry['socket'] == 'listener' and entry['command'] == 'ping' and entry['reply'] == 'pong'
+    assert entry['ms'] >= 0 and 'error' not in entry
+
+
+def test_eof_is_success_for_commands_without_reply(sockdir, serve):
+    serve('connector', eof)
+    client = ck.CkpoolClient(sockdir, timeout=2)
+    assert client.dropclient(7) is None
+    assert client.audit[0]['reply'] is None and client.audit[0]['command'] == 'dropclient=7'
+
+
+def test_eof_where_reply_required_is_no_reply(sockdir, serve):
+    serve('generator', eof)
+    client = ck.CkpoolClient(sockdir, timeout=2)
+    with pytest.raises(ck.CkpoolNoReply) as info:
+        client.ping('generator')
+    assert os.path.join(sockdir, 'generator') in str(info.value) and "'ping'" in str(info.value)
+    assert client.audit[0]['error'] == 'no_reply'
+
+
+def test_missing_socket_is_not_running(sockdir):
+    client = ck.CkpoolClient(sockdir, timeout=1)
+    with pytest.raises(ck.CkpoolNotRunning) as info:
+        client.ping()
+    assert info.value.details['reason'] == 'no_socket'
+    assert os.path.join(sockdir, 'listener') in str(info.value)
+
+
+def test_missing_socket_dir_says_so(tmp_path):
+    client = ck.CkpoolClient(str(tmp_path / 'nope'), timeout=1)
+    with pytest.raises(ck.CkpoolNotRunning) as info:
+        client.ping()
+    assert 'socket directory' in str(info.value)
+
+
+def test_stale_socket_is_not_running_and_names_the_dead_pid(sockdir):
+    path = os.path.join(sockdir, 'listener')
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(path)
+    stale.close()  # the file stays, like after ckpool's shutdown
+    with open(os.path.join(sockdir, 'main.pid'), 'w') as handle:
+        handle.write('999999')  # no newline, as ckpool writes it
+    client = ck.CkpoolClient(sockdir, timeout=1)
+    with pytest.raises(ck.CkpoolNotRunning) as info:
+        client.ping()
+    assert info.value.details['reason'] == 'stale_socket'
+    assert '999999' in str(info.value)
+
+
+def test_hung_socket_fails_within_timeout_plus_one(sockdir, serve):
+    serve('listener', hang)
+    client = ck.CkpoolClient(sockdir, timeout=0.5)
+    started = time.monotonic()
+    with pytest.raises(ck.CkpoolDeadlineExceeded):
+        client.ping()
+    assert time.monotonic() - started < 1.5
+    assert client.audit[0]['error'] == 'deadline_exceeded'
+
+
+def test_huge_length_is_refused(sockdir, serve):
+    serve('listener', lambda conn, msg: conn.sendall(struct.pack('<I', 0xFFFFFFF0) + b'xx'))
+    client = ck.CkpoolClient(sockdir, timeout=1)
+    with pytest.raises(ck.CkpoolMalformedReply) as info:
+        client.ping()
+    assert 'cap' in str(info.value)
+
+
+def test_truncated_frame_is_malformed(sockdir, serve):
+    serve('listener', lambda conn, msg: conn.sendall(struct.pack('<I', 100) + b'short'))
+    client = ck.CkpoolClient(sockdir, timeout=1)
+    with pytest.raises(ck.CkpoolMalformedReply) as info:
+        client.ping()
+    assert 'truncated' in str(info.value)
+
+
+def test_truncated_header_is_malformed(sockdir, serve):
+    serve('listener', lambda conn, msg: conn.sendall(b'\x04\x00'))
+    client = ck.CkpoolClient(sockdir, timeout=1)
+    with pytest.raises(ck.CkpoolMalformedReply):
+        client.ping()
+
+
+def test_garbage_reply_is_malformed(sockdir, serve):
+    serve('listener', lambda conn, msg: conn.sendall(b'GARBAGE!!not framed'))
+    client = ck.CkpoolClient(sockdir, timeout=1)
+    with pytest.raises(ck.CkpoolMalformedReply):
+        client.ping()
+
+
+def test_wrong_reply_to_ping_is_malformed(sockdir, serve):
+    serve('listener', reply('unknown'))
+    client = ck.CkpoolClient(sockdir, timeout=1)
+    with pytest.raises(ck.CkpoolMalformedReply):
+        client.ping()
+
+
+def test_stats_json_and_non_json(sockdir, serve):
+    serve('listener', reply('{"clients": {"count": 3, "memory": 1, "generated": 4}}'))
+    client = ck.CkpoolClient(sockdir, timeout=1)
+    assert client.stats('connector')['clients']['count'] == 3
+    assert client.audit[0]['command'] == 'connectorstats'
+
+
+def test_stats_not_json_is_malformed(sockdir, serve):
+    serve('listener', reply('unknown'))
+    client = ck.CkpoolClient(sockdir, timeout=1)
+    with pytest.raises(ck.CkpoolMalformedReply):
+        client.stats('stratifier')
+
+
+def test_json_to_listener_is_never_sent(sockdir, serve):
+    server = serve('listener', hang)
+    client = ck.CkpoolClient(sockdir, timeout=1)
+    with pytest.raises(ck.CkpoolRefused):
+        client.send('listener', '{"method": "stats"}')
+    assert server.received == [] and client.audit == []
+
+
+@pytest.mark.parametrize('command', ['getuser=alice', 'GETUSER=alice', 'userclients=bob', 'ucinfo=x', 'wcinfo=y'])
+def test_state_creating_commands_need_explicit_permission(sockdir, serve, command):
+    server = serve('stratifier', eof)
+    client = ck.CkpoolClient(sockdir, timeout=1)
+    with pytest.raises(ck.CkpoolRefused):
+        client.send('stratifier', command)
+    assert server.received == []
+    assert client.send('stratifier', command, allow_state_creating=True) is None
+    assert server.received == [command]
+
+
+@pytest.mark.parametrize('command', ['shutdown', 'restart', 'loglevel=7', 'dropall', 'reconnect', 'statsfoo'])
+def test_check_mode_refuses_everything_but_known_reads(sockdir, serve, command):
+    server = serve('listener', reply('pong'))
+    client = ck.CkpoolClient(sockdir, timeout=1, check_mode=True)
+    with pytest.raises(ck.CkpoolRefused):
+        client.send('listener', command)
+    assert client.ping() is True
+    assert server.received == ['ping']
+
+
+def test_control_characters_and_unknown_socket_refused(sockdir):
+    client = ck.CkpoolClient(sockdir, timeout=1)
+    with pytest.raises(ck.CkpoolRefused):
+        client.send('listener', 'ping\nshutdown')
+    with pytest.raises(ck.CkpoolRefused):
+        client.send('bogus', 'ping')
+    with pytest.raises(ck.CkpoolRefused):
+        ck.CkpoolClient(sockdir, timeout=0)
+
+
+@pytest.mark.parametrize('answer,error', [('success', None), ('Invalid', 'out of range'), ('Failed', 'parse')])
+def test_loglevel_replies(sockdir, serve, answer, error):
+    serve('listener', reply(answer))
+    client = ck.CkpoolClient(sockdir, timeout=1)
+    if error is None:
+        assert client.set_loglevel(7) == 'success'
+    else:
+        with pytest.raises(ck.CkpoolMalformedReply) as info:
+            client.set_loglevel(7)
+        assert error in str(info.value)
+
+
+def test_listener_verb_requires_its_reply(sockdir, serve):
+    serve('listener', reply('unknown'))
+    client = ck.CkpoolClient(sockdir, timeout=1)
+    with pytest.raises(ck.CkpoolMalformedReply):
+        client.listener_verb('reject')
+
+
+def test_pid_file_without_newline_and_garbage(sockdir):
+    client = ck.CkpoolClient(sockdir, timeout=1)
+    assert client.read_pid() is None
+    with open(client.pid_file, 'w') as handle:
+        handle.write(str(os.getpid()))
+    assert client.read_pid() == os.getpid()
+    assert client.process()['running'] is True
+    with open(client.pid_file, 'w') as handle:
+        handle.write('abc')
+    with pytest.raises(ck.CkpoolMalformedReply):
+        client.read_pid()
+
+
+def test_permission_denied_names_user_and_group(sockdir, serve):
+    serve('listener', reply('pong'))
+    path = os.path.join(sockdir, 'listener')
+    os.chmod(path, 0o700)
+    os.chmod(sockdir, 0o755)
+    client = ck.CkpoolClient(sockdir, timeout=1)
+    if os.geteuid() == 0:
+        # root ignores file modes: connect as nobody for the duration of the call
+        os.seteuid(65534)
+        try:
+            with pytest.raises(ck.CkpoolPermissionDenied) as info:
+                client.ping()
+        finally:
+            os.seteuid(0)
+    else:
+        os.chmod(path, 0)
+        with pytest.raises(ck.CkpoolPermissionDenied) as info:
+            client.ping()
+    text = str(info.value)
+    assert 'permission denied as user' in text and 'group' in text and path in text
