@@ -5,7 +5,7 @@
 
 Everything about the wire protocol, its deadlines and its failure modes lives
 here; modules stay thin.  The facts encoded below come from observations of a
-real ckpool (see the collection's ``docs/protocol.md``):
+real ckpool (see the collection's ``docs/ckpool-protocol.md``):
 
 * four unix stream sockets in the socket directory: ``listener``,
   ``stratifier``, ``connector``, ``generator``;
