@@ -773,9 +773,8 @@ class ReverseLineReader(object):
                 if pos == 0:
                     self.reached_start = True
                     if seen_end:
-                        first = b''.join(reversed(pending))
-                        if first:
-                            yield self._decode(first)
+                        # The first line of the file: complete, possibly empty.
+                        yield self._decode(b''.join(reversed(pending)))
                     return
                 if self.bytes_read >= self.max_bytes:
                     self.bound_hit = True
