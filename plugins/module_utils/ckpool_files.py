@@ -33,6 +33,7 @@ from __future__ import annotations
 import errno
 import fnmatch
 import json
+import math
 import os
 import re
 import stat
@@ -141,7 +142,7 @@ def parse_hashrate(value):
             result = float(value)
         except OverflowError:
             raise ValueError('hashrate out of range: %r' % (value,))
-        if result != result or result in (float('inf'), float('-inf')) or result < 0:
+        if not math.isfinite(result) or result < 0:
             raise ValueError('not a hashrate: %r' % (value,))
         return result
     if isinstance(value, bytes):
@@ -159,7 +160,7 @@ def parse_hashrate(value):
     except InvalidOperation:  # pragma: no cover - the regex only lets valid decimals through
         raise ValueError('not a hashrate: %r' % (value,))
     result = float(number * _SI_FACTORS[match.group('suffix')])
-    if result == float('inf'):
+    if not math.isfinite(result):
         raise ValueError('hashrate out of range: %r' % (value,))
     return result
 
@@ -193,7 +194,7 @@ def format_hashrate(value):
             val = float(value)
         except OverflowError:
             raise ValueError('hashrate out of range: %r' % (value,))
-    if val != val or val in (float('inf'), float('-inf')) or val < 0:
+    if not math.isfinite(val) or val < 0:
         raise ValueError('not a hashrate: %r' % (value,))
 
     kilo = 1000.0
