@@ -73,6 +73,15 @@ fi
 mount -t tmpfs -o mode=0755,nosuid,nodev "tb-$name-run" "$root/run"
 mount -t tmpfs -o mode=1777,nosuid,nodev "tb-$name-tmp" "$root/tmp"
 
+# --- controller directories shared with the host (testbed.sh up --bind DIR) ------------------
+if [ -s "$hostdir/binds" ]; then
+    while IFS= read -r dir; do
+        [ -n "$dir" ] || continue
+        mkdir -p "$root$dir"
+        mount --rbind "$dir" "$root$dir"
+    done <"$hostdir/binds"
+fi
+
 # --- host identity and sshd configuration (written into the tmpfs upper) -----------------
 printf '%s\n' "$name" >"$root/etc/hostname"
 cp "$hostdir/etc_hosts" "$root/etc/hosts"

@@ -3,6 +3,7 @@
 # optionally a real systemd as PID 1 of each host. See tests/testbed/README.md.
 #
 #   testbed.sh [--prefix P] [--state-dir DIR] up N [--systemd] [--subnet A.B.C] [--timeout S]
+#              [--bind DIR]...                             (DIR visible read-write in every host)
 #   testbed.sh [--prefix P] [--state-dir DIR] down [--keep-state]
 #   testbed.sh [--prefix P] exec HOST -- CMD [ARG...]     (nsenter, no SSH)
 #   testbed.sh [--prefix P] ssh HOST [CMD...]              (real SSH with the bed's key)
@@ -28,6 +29,7 @@ cmd=
 count=
 exec_host=
 rest=()
+binds=()
 
 die() { printf 'testbed: ERROR: %s\n' "$*" >&2; exit 1; }
 log() { printf 'testbed: %s\n' "$*" >&2; }
@@ -54,6 +56,8 @@ parse_args() {
             --timeout) timeout=${2:?--timeout needs a value}; shift 2 ;;
             --timeout=*) timeout=${1#*=}; shift ;;
             --systemd) systemd=1; shift ;;
+            --bind) binds+=("${2:?--bind needs a directory}"); shift 2 ;;
+            --bind=*) binds+=("${1#*=}"); shift ;;
             --keep-state) keep_state=1; shift ;;
             -h|--help) usage 0 ;;
             --)
@@ -238,7 +242,8 @@ cmd_down() {
 
     # 5. nothing of ours may stay mounted in the root mount namespace
     if [ -d "$state_dir" ]; then
-        findmnt -rn -o TARGET | grep -F "$state_dir/" | sort -r | while read -r m; do
+        local m
+        for m in $(findmnt -rn -o TARGET | grep -F "$state_dir/" | sort -r || true); do
             umount -l "$m" 2>/dev/null || true
         done
     fi
@@ -325,6 +330,7 @@ PrintMotd no
 Subsystem sftp /usr/lib/openssh/sftp-server
 EOF
     cp "$state_dir/etc_hosts" "$hd/etc_hosts"
+    printf '%s\n' "${binds[@]}" >"$hd/binds"
     : "$i"
 }
 
@@ -404,6 +410,11 @@ cmd_up() {
     [ $systemd = 1 ] && need script /lib/systemd/systemd
     [ -n "$cg_dir" ] || die "no cgroup2 hierarchy found (looked at /sys/fs/cgroup/unified and /sys/fs/cgroup)"
     subnet=${subnet:-$(default_subnet)}
+    local b
+    for ((i = 0; i < ${#binds[@]}; i++)); do
+        b=$(cd "${binds[$i]}" 2>/dev/null && pwd -P) || die "--bind ${binds[$i]}: no such directory"
+        binds[i]=$b
+    done
     [[ $subnet =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "--subnet must be A.B.C (a /24), got '$subnet'"
 
     if [ -n "$(bed_netns)" ] || ip link show "$bridge" >/dev/null 2>&1 || [ -d "$cg_dir" ]; then

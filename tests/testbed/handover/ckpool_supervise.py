@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""Keep a systemd service alive across ckpool's handover restart.
+
+    ckpool_supervise.py --pidfile SOCKDIR/main.pid [--ready-timeout S] -- CKPOOL [ARGS...]
+
+The supervisor is the unit's main process (``Type=notify``, ``KillMode=mixed``). It marks
+itself a child subreaper, starts ckpool as its child and then reaps every process that ends
+up as its child. During a handover the old ckpool forks the new one and exits; the kernel
+re-parents the new ckpool to the supervisor at that moment, so the supervisor keeps running
+(and systemd keeps the unit active) no matter when the new process writes ``main.pid``.
+
+* The supervisor lives as long as any of its children lives, and exits with the status of
+  the last one: 0 after a clean ``shutdown``, 128+N after a crash by signal N, the exit code
+  otherwise, so ``Restart=on-failure`` behaves as for a plain daemon.
+* SIGTERM/SIGINT/SIGQUIT/SIGHUP are forwarded once to the process named by the pid file
+  (falling back to every child) — systemd's ``KillMode=mixed`` sends SIGTERM only to the
+  main process, then SIGKILL to the whole cgroup after ``TimeoutStopSec``.
+* With ``NOTIFY_SOCKET`` set it sends ``READY=1`` once the pid file names a live child
+  (ckpool created its sockets), and a ``STATUS=`` line naming the ckpool pid after every
+  change, so ``systemctl status`` shows which process serves.
+
+Python 3.6+ standard library only; Linux only (prctl via ctypes).
+"""
+
+import argparse
+import ctypes
+import errno
+import os
+import signal
+import socket
+import sys
+import time
+
+PR_SET_CHILD_SUBREAPER = 36
+FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP)
+
+
+def read_pid(path):
+    try:
+        with open(path) as fh:
+            return int(fh.read().strip() or "0")
+    except (OSError, ValueError):
+        return 0
+
+
+def notify(message):
+    addr = os.environ.get("NOTIFY_SOCKET")
+    if not addr:
+        return
+    if addr.startswith("@"):
+        addr = "\0" + addr[1:]
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        sock.connect(addr)
+        sock.sendall(message.encode())
+    except OSError:
+        pass
+    finally:
+        sock.close()
+
+
+def children_of(pid):
+    """Direct children of pid, from /proc (threads' children lists included)."""
+    out = set()
+    try:
+        for tid in os.listdir("/proc/%d/task" % pid):
+            try:
+                with open("/proc/%d/task/%s/children" % (pid, tid)) as fh:
+                    out.update(int(x) for x in fh.read().split())
+            except OSError:
+                pass
+    except OSError:
+        pass
+    return out
+
+
+class Supervisor(object):
+    def __init__(self, pidfile, argv, ready_timeout):
+        self.pidfile = pidfile
+        self.argv = argv
+        self.ready_timeout = ready_timeout
+        self.forwarded = False
+        self.pending = []
+        self.ready = False
+        self.serving = 0
+        self.last_status = 0
+
+    def on_signal(self, signum, frame):
+        self.pending.append(signum)
+
+    def forward(self, signum):
+        if self.forwarded and signum != signal.SIGHUP:
+            return
+        if signum != signal.SIGHUP:
+            self.forwarded = True
+        kids = children_of(os.getpid())
+        target = read_pid(self.pidfile)
+        targets = [target] if target in kids else sorted(kids)
+        for pid in targets:
+            try:
+                os.kill(pid, signum)
+            except OSError:
+                pass
+
+    def watch_pidfile(self):
+        pid = read_pid(self.pidfile)
+        if pid and pid != self.serving and pid in children_of(os.getpid()):
+            self.serving = pid
+            if not self.ready:
+                self.ready = True
+                notify("READY=1\nSTATUS=ckpool pid %d" % pid)
+            else:
+                notify("STATUS=ckpool pid %d (after handover)" % pid)
+
+    def run(self):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+            sys.stderr.write("ckpool_supervise: prctl(PR_SET_CHILD_SUBREAPER) failed\n")
+            return 1
+        for sig in FORWARDED:
+            signal.signal(sig, self.on_signal)
+        child = os.fork()
+        if child == 0:
+            for sig in FORWARDED:
+                signal.signal(sig, signal.SIG_DFL)
+            try:
+                os.execvp(self.argv[0], self.argv)
+            finally:
+                os._exit(127)
+        started = time.monotonic()
+        while True:
+            while self.pending:
+                self.forward(self.pending.pop(0))
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except OSError as exc:
+                if exc.errno == errno.EINTR:
+                    continue
+                if exc.errno == errno.ECHILD:
+                    return self.last_status
+                raise
+            if pid:
+                if os.WIFSIGNALED(status):
+                    self.last_status = 128 + os.WTERMSIG(status)
+                elif os.WIFEXITED(status):
+                    self.last_status = os.WEXITSTATUS(status)
+                continue
+            self.watch_pidfile()
+            if not self.ready and time.monotonic() - started > self.ready_timeout:
+                sys.stderr.write("ckpool_supervise: %s not written within %.0f s\n"
+                                 % (self.pidfile, self.ready_timeout))
+                self.ready = True  # report once; systemd's TimeoutStartSec decides
+            time.sleep(0.05)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pidfile", required=True)
+    parser.add_argument("--ready-timeout", type=float, default=60.0)
+    parser.add_argument("argv", nargs=argparse.REMAINDER)
+    args = parser.parse_args()
+    argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+    if not argv:
+        parser.error("the daemon's command line is missing (after --)")
+    return Supervisor(args.pidfile, argv, args.ready_timeout).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
