@@ -15,12 +15,12 @@ description:
     ckpool accept or refuse B(new) miner connections. Miners already connected stay connected.
   - V(reconnect) (listener, answers C(reconnecting)) sends every connected miner a C(client.reconnect) without
     parameters, asking it to reconnect to this same pool.
-  - V(redirect) (listener, answers C(reconnecting)) sends C(reconnect:HOST,PORT) built from O(target): every
+  - 'V(redirect) (listener, answers C(reconnecting)) sends C(reconnect:HOST,PORT) built from O(target): every
     connected miner receives C({"id":null,"method":"client.reconnect","params":["HOST","PORT",0]}) (the port as a
     string), which asks it to move to that other pool. Miners that connect later are not redirected; combine it
-    with V(reject) to drain a pool.
+    with V(reject) to drain a pool.'
   - V(dropall) closes the TCP connection of every connected miner. It is sent to the B(stratifier) socket, which
-    acts on it and answers nothing (it closes the control connection: that is its success answer). The listener
+    acts on it and answers nothing (it closes the control connection, which is its success answer). The listener
     of upstream ckpool answers C(unknown) to C(dropall) and does nothing, so the module never sends it there.
     Miners usually reconnect at once unless the pool rejects new connections.
   - V(resetshares) (listener, answers C(resetting)) resets the best-share statistics ckpool keeps for users
@@ -29,9 +29,9 @@ description:
     C(resetting)); any other answer, or none, fails the module. For V(dropall) a stratifier that answers
     anything fails the module, as a real one never does.
   - ckpool cannot report whether it is accepting, which miners followed a reconnect, or any other state these
-    verbs change, so the module cannot be idempotent. RV(changed) is V(true) whenever a verb is sent.
+    verbs change, so the module cannot be idempotent; it reports V(changed=true) whenever a verb is sent.
 author:
-  - ckpool.fleet contributors
+  - ckpool.fleet contributors (@ckpool-fleet)
 extends_documentation_fragment:
   - ckpool.fleet.ckpool
   - ckpool.fleet.ckpool.attributes
