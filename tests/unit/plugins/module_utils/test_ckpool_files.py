@@ -962,3 +962,49 @@ def test_signal_rule_is_usable_for_shutdown(tmp_path):
         os.kill(proc.pid, signal.SIGTERM)
         proc.wait(timeout=10)
         assert cf.is_ckpool_process(proc.pid) is False
+
+
+# ---------------------------------------------------------------------------
+# Against the collection's simulator (a real process writing the same files)
+# ---------------------------------------------------------------------------
+
+def test_readers_against_simulator():
+    from ansible_collections.ckpool.fleet.tests.simulator.fixture import SimPool
+
+    with SimPool(users=3, workers_per_user=2, status_interval=1, block_every=1) as pool:
+        logpath = os.path.join(pool.logdir, 'ckpool.log')
+        deadline = time.monotonic() + 10
+        while not os.path.exists(cf.pool_status_path(pool.logdir)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        status = cf.read_pool_status(pool.logdir)
+        assert status['users'] == 3 and status['workers'] == 6
+        assert status['stale'] is False
+        assert all(isinstance(v, float) for v in status['hashrate'].values())
+        users = cf.read_users(pool.logdir)
+        assert users['errors'] == [] and users['total'] == 3
+        assert len(cf.flatten_workers(users['users'])) == 6
+
+        # The process checks a shutdown module relies on.
+        info = cf.process_info(pool.pid)
+        assert cf.is_ckpool_process(pool.pid, started_before=os.stat(os.path.join(pool.sockdir, 'main.pid')).st_mtime)
+        found = cf.discover_instance(pool.pid)
+        assert found['log_dir'] == pool.logdir and found['sockdir'] == pool.sockdir
+        assert found['config'] == pool.config_path
+
+        # A miner authorises, solves a block (block_every=1), and is dropped.
+        miner = pool.miner('alice.rig9')
+        try:
+            client_id = pool.client_id('alice.rig9')
+            sessions = cf.client_sessions(logpath, 'alice', since=info['start_time'])
+            assert [(s['id'], s['worker']) for s in sessions['sessions']] == [(client_id, 'alice.rig9')]
+            assert sessions['complete'] is True
+            miner.submit()
+            pool.wait_for_log(r'Solved and confirmed block \d+ by alice\.rig9')
+            blocks = cf.solved_blocks(logpath, limit=5)['blocks']
+            assert blocks[0]['worker'] == 'alice.rig9' and blocks[0]['user'] == 'alice'
+            assert blocks[0]['accepted'] is True and isinstance(blocks[0]['height'], int)
+            pool.request('connector', 'dropclient=%d' % client_id)
+            pool.wait_for_log(r'Dropped client %d ' % client_id)
+            assert cf.client_sessions(logpath, 'alice', since=info['start_time'])['sessions'] == []
+        finally:
+            miner.close()
