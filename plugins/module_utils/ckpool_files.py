@@ -454,9 +454,13 @@ def user_file_path(logdir, name):
     return path
 
 
-def _check_inside(users_dir, path):
-    """Raise CkpoolFileError unless the real path of ``path`` is directly in ``users_dir``."""
-    real_dir = os.path.realpath(users_dir)
+def _check_inside(users_dir, path, real_dir=None):
+    """Raise CkpoolFileError unless the real path of ``path`` is directly in ``users_dir``.
+
+    ``real_dir`` is ``realpath(users_dir)`` when the caller already has it.
+    """
+    if real_dir is None:
+        real_dir = os.path.realpath(users_dir)
     real = os.path.realpath(path)
     if os.path.dirname(real) != real_dir:
         raise CkpoolFileError(path, 'resolves to %s, outside %s; refusing to read it' % (real, real_dir))
@@ -525,8 +529,13 @@ def read_user(logdir, name, retries=1, retry_delay=0.05):
     :raises CkpoolFileMissing: no file for that user.
     :raises CkpoolFileError: unsafe, unreadable, or unparsable after the retries.
     """
+    return _read_user(logdir, name, retries, retry_delay, None)
+
+
+def _read_user(logdir, name, retries, retry_delay, real_users_dir):
+    """Implementation of :func:`read_user`; ``real_users_dir`` caches ``realpath(users/)``."""
     path = user_file_path(logdir, name)
-    _check_inside(_users_dir(logdir), path)
+    _check_inside(_users_dir(logdir), path, real_users_dir)
     attempts = 0
     while True:
         attempts += 1
@@ -660,9 +669,10 @@ def read_users(logdir, patterns=None, limit=None):
         names = names[:limit]
     users = []
     errors = []
+    real_users_dir = os.path.realpath(_users_dir(logdir))
     for name in names:
         try:
-            users.append(read_user(logdir, name))
+            users.append(_read_user(logdir, name, 1, 0.05, real_users_dir))
         except CkpoolFileError as exc:
             errors.append({'name': name, 'path': exc.path, 'error': exc.reason})
     return {'users': users, 'errors': errors, 'missing': missing, 'total': total, 'truncated': truncated}
@@ -856,7 +866,9 @@ def parse_log_time(line):
 
     ckpool writes the stamp in the host's **local time** (``localtime()``),
     so it is converted with ``time.mktime`` in the reader's time zone, which
-    is the same host's.  Returns ``None`` for a line without a valid stamp.
+    is the same host's.  In the hour repeated when daylight saving time ends
+    the stamp is ambiguous and ``mktime`` picks one of the two readings.
+    Returns ``None`` for a line without a valid stamp.
     """
     return _LogTimeCache().parse(line)
 
@@ -893,9 +905,12 @@ def client_sessions(logpath, user, since=None, max_bytes=DEFAULT_MAX_BYTES):
         since the process start (or the whole file, or a ``dropall``) was
         covered; when false (``bound_hit``), a client authorised before the
         window may be missing.
+    :raises ValueError: ``user`` is not a non-empty string.
     :raises CkpoolFileMissing: the log does not exist.
     :raises CkpoolFileError: it cannot be read.
     """
+    if not isinstance(user, str) or not user:
+        raise ValueError('user must be a non-empty string, got %r' % (user,))
     reader = ReverseLineReader(logpath, max_bytes=max_bytes)
     times = _LogTimeCache()
     resolved = set()
@@ -1225,7 +1240,10 @@ def is_ckpool_process(pid, started_before=None):
       starts, so a process that started later got a recycled pid.
 
     Thread names (``ckp@...``) and ``comm`` are not used: ``comm`` is
-    truncated and trivially changed.  The check cannot prevent a race with
+    truncated and trivially changed.  ``started_before`` errs on the safe
+    side: if the wall clock was stepped forward after ckpool wrote its pid
+    file (NTP at boot), the computed start time moves forward too and a
+    genuine ckpool can be refused; it never accepts a younger process.  The check cannot prevent a race with
     a pid recycled between this call and ``kill()``; keep that window short.
     """
     info = process_info(pid)

@@ -682,6 +682,9 @@ def test_client_sessions_events(tmp_path):
     assert result['sessions'][0]['authorised_at'] == pytest.approx(base + 10, abs=0.002)
     assert [s['id'] for s in cf.client_sessions(str(path), 'carol')['sessions']] == [6]
     assert cf.client_sessions(str(path), 'bo')['sessions'] == []
+    for bad in ('', None, 5):
+        with pytest.raises(ValueError):
+            cf.client_sessions(str(path), bad)
 
 
 def test_client_sessions_bound(tmp_path):
