@@ -588,18 +588,23 @@ class Sim:
         for name in ('listener', 'generator', 'stratifier', 'connector'):
             path = os.path.join(self.sockdir, name)
             self.log.log(LOG_DEBUG, 'Opening %s' % path)
-            if os.path.exists(path) or os.path.islink(path):
-                os.unlink(path)
-                self.log.log(LOG_DEBUG, 'Unlinked %s to recreate socket' % path)
+            # Bound under a temporary name and renamed over the old file: the socket is
+            # recreated with a new inode (a plain unlink + bind may get the same inode back).
+            tmp = os.path.join(self.sockdir, '.%s.%d' % (name, self.pid))
+            if os.path.exists(tmp):
+                os.unlink(tmp)
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.bind(path)
+            sock.bind(tmp)
             sock.listen(4096)
             mode = 0o770
             if any(f.kind == 'unreadable' and f.socket == name for f in self.faults):
                 mode = 0o000
             if gid is not None:
-                os.chown(path, -1, gid)
-            os.chmod(path, mode)
+                os.chown(tmp, -1, gid)
+            os.chmod(tmp, mode)
+            if os.path.exists(path) or os.path.islink(path):
+                self.log.log(LOG_DEBUG, 'Unlinked %s to recreate socket' % path)
+            os.rename(tmp, path)
             self.log.log(LOG_DEBUG, 'Opened server path %s successfully on socket %d' % (path, sock.fileno()))
             self.control[name] = sock
 
@@ -771,9 +776,10 @@ class Sim:
         reply = handler(conn, msg)
         if reply is Ellipsis:        # handled (hang / fd passing)
             return
+        # log before answering: a client that reads the log right after its reply must see the entry
+        self.cmdlog.add(name, msg, reply, 'reply' if reply is not None else 'eof')
         if reply is not None:
             send_unix_msg(conn, reply)
-        self.cmdlog.add(name, msg, reply, 'reply' if reply is not None else 'eof')
         close_quietly(conn)
         if reply == 'exiting':
             self.shutdown_exit()
@@ -968,9 +974,9 @@ class Sim:
             for conn, msg in items:
                 try:
                     reply = self.cmd_connector(conn, msg)
+                    self.cmdlog.add('connector', msg, reply, 'reply' if reply is not None else 'eof')
                     if reply is not None:
                         send_unix_msg(conn, reply)
-                    self.cmdlog.add('connector', msg, reply, 'reply' if reply is not None else 'eof')
                 finally:
                     close_quietly(conn)
 

@@ -1,0 +1,205 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ckpool.fleet contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Process lifecycle of the simulator against PROTOCOL.md "Lifecycle" (captures/step5*)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+from ansible_collections.ckpool.fleet.tests.simulator.fixture import SIM_SCRIPT, SOCKETS, pid_alive
+
+KILL_MESSAGE = ('Process main pid %d still exists, start ckpool with -H to get a handover '
+                'or -k if you wish to kill it')
+
+
+def inodes(pool):
+    return {name: os.stat(pool.socket_path(name)).st_ino for name in SOCKETS}
+
+
+class StratumProbe:
+    """Connects to the stratum port every 10 ms in a thread and counts refusals."""
+
+    def __init__(self, port):
+        self.port = port
+        self.ok = 0
+        self.refused = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run)
+
+    def run(self):
+        while not self.stop.is_set():
+            try:
+                sock = socket.create_connection(('127.0.0.1', self.port), timeout=1)
+                sock.close()
+                self.ok += 1
+            except ConnectionRefusedError:
+                self.refused += 1
+            except OSError:
+                pass
+            self.stop.wait(0.01)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(5)
+
+
+def watch_pidfile(pool, old_pid, timeout=10.0):
+    """Sample main.pid, then the old pid's liveness, until a new pid owns main.pid."""
+    samples = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        content = pool.pid
+        old_alive = pid_alive(old_pid)
+        samples.append((content, old_alive))
+        if content and content != old_pid and pid_alive(content):
+            return content, samples
+        time.sleep(0.001)
+    raise AssertionError('no new pid in main.pid: %r' % samples[-5:])
+
+
+def test_restart_handover_pid_timing(sim):
+    old = sim.pid
+    before = inodes(sim)
+    miner = sim.miner('alice.rig1')
+    with StratumProbe(sim.stratum_port) as probe:
+        assert sim.request('listener', 'restart').reply == 'restarting'
+        new, samples = watch_pidfile(sim, old)
+        sim.wait_ready(new, 10)
+        time.sleep(0.1)
+    # main.pid named the new pid only after the old process was gone
+    assert all(not old_alive for content, old_alive in samples if content == new)
+    assert not pid_alive(old)
+    assert any(content is None for content, _alive in samples)   # removed by the old "shutdown"
+    after = inodes(sim)
+    assert all(after[name] != before[name] for name in SOCKETS)  # sockets recreated
+    assert probe.refused == 0 and probe.ok > 5
+    # miners got client.reconnect; their fds were inherited by the new process: no EOF
+    miner.drain(0.5)
+    assert {'id': None, 'method': 'client.reconnect', 'params': []} in miner.reconnects()
+    assert not miner.eof
+    # the new copy has the same argv plus -H, and answers on all sockets
+    with open('/proc/%d/cmdline' % new, 'rb') as handle:
+        argv = handle.read().split(b'\0')
+    assert b'-H' in argv and SIM_SCRIPT.encode() in argv
+    for name in SOCKETS:
+        assert sim.request(name, 'ping').reply == 'pong'
+    log = '\n'.join(sim.log_lines())
+    assert 'Listener received restart message, attempting handover' in log
+    assert 'Inherited old server socket 0 url 127.0.0.1:%d !' % sim.stratum_port in log
+    new_miner = sim.miner('bob.rig1')
+    assert new_miner.submit()['result'] is True
+
+
+def test_shutdown_leaves_stale_sockets(sim):
+    pid = sim.pid
+    miner = sim.miner('alice.rig1')
+    start = time.monotonic()
+    assert sim.request('listener', 'shutdown').reply == 'exiting'
+    while pid_alive(pid) and time.monotonic() - start < 2:
+        time.sleep(0.001)
+    assert not pid_alive(pid)
+    assert time.monotonic() - start < 0.5
+    assert not os.path.exists(os.path.join(sim.sockdir, 'main.pid'))
+    for name in SOCKETS:
+        assert os.path.exists(sim.socket_path(name))
+        deadline = time.monotonic() + 1.0   # the kernel closes the last fds as the threads exit
+        while sim.request(name, 'ping', timeout=0.5).outcome != 'refused' and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert sim.request(name, 'ping').outcome == 'refused'   # ECONNREFUSED
+    assert miner.wait_eof(2)
+    assert miner.reconnects() == []
+    assert sim.log_lines()[-1].endswith('Closing unix socket %d %s' % (
+        int(sim.log_lines()[-1].split('socket ')[1].split()[0]), sim.socket_path('listener')))
+
+
+def test_sigterm_keeps_pidfile(sim):
+    pid = sim.pid
+    os.kill(pid, 15)
+    deadline = time.monotonic() + 3
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not pid_alive(pid)
+    assert sim.pid == pid                                   # stale main.pid stays
+    assert sim.request('listener', 'ping').outcome == 'refused'
+    assert sim.log_lines()[-1].endswith('Process ckpool received signal 15, shutting down')
+
+
+def test_second_plain_instance_refused(sim):
+    pid = sim.pid
+    proc = sim.spawn()
+    assert proc.returncode == 1
+    assert proc.stderr_text().strip().splitlines()[-1] == KILL_MESSAGE % pid
+    assert sim.pid == pid and sim.request('listener', 'ping').reply == 'pong'
+
+
+def test_second_instance_handover_H(sim):
+    old = sim.pid
+    miner = sim.miner('alice.rig1')
+    with StratumProbe(sim.stratum_port) as probe:
+        sim.spawn('-H', wait=False)
+        new, samples = watch_pidfile(sim, old)
+        sim.wait_ready(new, 10)
+    assert all(not old_alive for content, old_alive in samples if content == new)
+    assert probe.refused == 0
+    # reconnect then EOF (the old process exited; this copy was not its child)
+    assert miner.wait_eof(3)
+    assert miner.reconnects() == [{'id': None, 'method': 'client.reconnect', 'params': []}]
+
+
+def test_second_instance_killold_k(sim):
+    old = sim.pid
+    miner = sim.miner('alice.rig1')
+    with StratumProbe(sim.stratum_port) as probe:
+        sim.spawn('-k', wait=False)
+        new, samples = watch_pidfile(sim, old)
+        sim.wait_ready(new, 10)
+    assert probe.refused > 0            # real ckpool: ~1.5 s of refused connects
+    assert miner.wait_eof(2)
+    assert miner.reconnects() == []     # EOF without client.reconnect
+    assert 'Terminating old process main pid %d' % old in '\n'.join(sim.log_lines())
+    # the SIGTERMed process did not remove main.pid: the new one overwrote it
+    assert all(content in (old, new) for content, _alive in samples)
+
+
+def test_daemon_mode_returns_when_ready(tmp_path):
+    base = tmp_path / 'd'
+    base.mkdir()
+    conf = base / 'c.conf'
+    conf.write_text('{"serverurl": "127.0.0.1:0", "logdir": "%s"}' % (base / 'logs'))
+    sockdir = '/tmp/cks-daemon-%d' % os.getpid()
+    proc = subprocess.run([sys.executable, SIM_SCRIPT, '-c', str(conf), '-s', sockdir, '--sim-daemon'],
+                          capture_output=True, text=True, timeout=20, check=False)
+    try:
+        assert proc.returncode == 0, proc.stderr
+        pid = int(proc.stdout.strip())
+        with open(os.path.join(sockdir, 'main.pid')) as handle:
+            assert handle.read() == str(pid)          # decimal, no newline
+        assert oct(os.stat(os.path.join(sockdir, 'main.pid')).st_mode & 0o777) == '0o644'
+        assert oct(os.stat(sockdir).st_mode & 0o777) == '0o750'
+        for name in SOCKETS:
+            assert oct(os.stat(os.path.join(sockdir, name)).st_mode & 0o777) == '0o770'
+        assert os.getsid(pid) == pid                  # detached in its own session
+        again = subprocess.run([sys.executable, SIM_SCRIPT, '-c', str(conf), '-s', sockdir, '--sim-daemon'],
+                               capture_output=True, text=True, timeout=20, check=False)
+        assert again.returncode == 1
+        assert again.stderr.strip() == KILL_MESSAGE % pid
+    finally:
+        if proc.returncode == 0:
+            os.kill(int(proc.stdout.strip()), 15)
+        time.sleep(0.1)
+        for name in SOCKETS + ('main.pid',):
+            try:
+                os.unlink(os.path.join(sockdir, name))
+            except OSError:
+                pass
+        os.rmdir(sockdir)
