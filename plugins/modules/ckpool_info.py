@@ -1,0 +1,564 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ckpool.fleet contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: ckpool_info
+short_description: Gather facts about a ckpool instance without changing it
+version_added: 0.1.0
+description:
+  - Reads the process, health, pool status, stratifier and connector statistics, users and workers of one
+    ckpool instance on the managed host.
+  - Strictly read-only. It sends only C(ping), C(stratifierstats) and C(connectorstats) (and C(getbase),
+    C(getbest) for O(gather=workbase)) and never a command that creates or changes anything in the pool.
+    In particular it never sends C(getuser=) or C(userclients=), which create the user they ask about.
+  - Per-user and per-worker statistics come from the files ckpool writes in its C(logdir)
+    (C(pool/pool.status), C(users/NAME)); ckpool's socket API for users is stubbed upstream and never answers.
+  - A stopped pool is not a failure. RV(process.running) is V(false), socket sections are V(null) and the
+    file data (last pool status, users) is still returned when the log directory is known.
+author:
+  - ckpool.fleet contributors
+extends_documentation_fragment:
+  - ckpool.fleet.ckpool
+  - ckpool.fleet.ckpool.attributes
+attributes:
+  check_mode:
+    support: full
+    details: The module never changes anything; it runs the same way in check mode.
+  diff_mode:
+    support: none
+  action_group:
+    support: full
+options:
+  gather:
+    description:
+      - Which subsets to gather, like community.postgresql's C(postgresql_info) O(gather) filter.
+      - A list of subset names. V(all) means every subset. A name prefixed with C(!) is excluded.
+        Shell-style wildcards are accepted (V(work*)). When only exclusions are given, every default subset
+        except those is gathered.
+      - Subsets are C(process) (pid, running), C(health) (ping listener and stratifier, optionally
+        connector), C(pool) (C(pool/pool.status) with hashrates in H/s beside ckpool's raw strings, its age
+        and a stale flag), C(stratifier) (stratifier stats JSON), C(connector) (connector stats JSON, asked
+        through the listener so a slow connector does not delay it), C(users) and C(workers) (from the
+        C(users/) files, filtered by O(users)), C(workbase) (the generator's current work template and best
+        block hash) and C(blocks) (blocks the pool solved, from C(ckpool.log)).
+      - C(workbase) costs ckpool one bitcoind RPC and is not part of the default set; ask for it by name.
+    type: list
+    elements: str
+    default: [process, health, pool, stratifier, connector]
+  users:
+    description:
+      - User names or shell-style globs selecting which users (and their workers) O(gather=users) and
+        O(gather=workers) return. Exact names are read directly, without listing the directory.
+      - This replaces the C(user.info=NAME) command popular guides show, which ckpool does not have.
+    type: list
+    elements: str
+    default: ['*']
+  users_limit:
+    description:
+      - Return at most this many users (sorted by name). V(0) means no limit.
+      - RV(users_truncated) tells when the limit cut the list.
+    type: int
+    default: 0
+  log_dir:
+    description:
+      - The instance's C(logdir), holding C(pool/pool.status), C(users/) and C(ckpool.log).
+      - When neither O(log_dir) nor O(config) is given it is discovered from the running process (its C(-c)
+        argument and working directory; ckpool's default C(logdir) V(logs) is relative to that directory).
+    type: path
+  config:
+    description:
+      - Path of the instance's C(ckpool.conf) to read C(logdir) from, when O(log_dir) is not given.
+      - A relative C(logdir) in the file is taken relative to the directory of the running process, or of
+        the configuration file when the pool is stopped.
+    type: path
+  stale_after:
+    description:
+      - C(pool.status) older than this many seconds is flagged RV(pool.stale). ckpool rewrites it every
+        60 seconds.
+    type: int
+    default: 180
+  connector_ping:
+    description:
+      - Also ping the connector in O(gather=health).
+      - The connector of a freshly started ckpool answers only on 5-second boundaries, so it gets its own
+        deadline O(connector_timeout) and is not part of the health verdict unless this is V(true).
+    type: bool
+    default: false
+  connector_timeout:
+    description: Deadline in seconds for the connector ping.
+    type: float
+    default: 6.0
+  blocks_limit:
+    description: With O(gather=blocks), return at most this many solved blocks, newest first.
+    type: int
+    default: 20
+  log_max_bytes:
+    description:
+      - With O(gather=blocks), read at most this many bytes from the end of C(ckpool.log).
+    type: int
+    default: 16777216
+  query:
+    description:
+      - A JMESPath expression evaluated on the managed host over the gathered result. Only its value is
+        returned (RV(query_result)), not the gathered data, so a small answer about a large pool travels
+        back small.
+      - Requires the C(jmespath) Python library on the managed host.
+    type: str
+requirements:
+  - C(jmespath) on the managed host, only when O(query) is used.
+notes:
+  - The current log level cannot be read from ckpool; it is not reported.
+seealso:
+  - module: ckpool.fleet.ckpool_loglevel
+  - module: ckpool.fleet.ckpool_dropuser
+  - module: ckpool.fleet.ckpool_shutdown
+'''
+
+EXAMPLES = r'''
+- name: Health and pool status of the default instance (/tmp/ckpool)
+  ckpool.fleet.ckpool_info:
+  register: pool
+
+- name: Everything about an instance started with -s /run/ckpool and -c /etc/ckpool/ckpool.conf
+  ckpool.fleet.ckpool_info:
+    socket_dir: /run/ckpool
+    config: /etc/ckpool/ckpool.conf
+    gather: all
+
+- name: Only the numbers needed for an alert, everything but users and workers
+  ckpool.fleet.ckpool_info:
+    socket_dir: /run/ckpool
+    gather: ['!users', '!workers']
+
+- name: One user's workers (O(1) even with 100 000 users)
+  ckpool.fleet.ckpool_info:
+    socket_dir: /run/ckpool
+    log_dir: /var/log/ckpool
+    gather: [workers]
+    users: [bc1qexampleuser]
+
+- name: Ship back only the 1-minute hashrate of users whose name starts with bc1q
+  ckpool.fleet.ckpool_info:
+    socket_dir: /run/ckpool
+    log_dir: /var/log/ckpool
+    gather: [users]
+    users: ['bc1q*']
+    query: "users[].{name: name, h1m: hashrate.\"1m\"}"
+  register: top
+
+- name: Set module defaults once for every ckpool module
+  module_defaults:
+    group/ckpool.fleet.ckpool:
+      socket_dir: /run/ckpool
+      timeout: 2
+  block:
+    - name: Gather
+      ckpool.fleet.ckpool_info:
+'''
+
+RETURN = r'''
+gathered:
+  description: The subsets that were gathered, after resolving O(gather).
+  returned: always
+  type: list
+  elements: str
+  sample: [process, health, pool]
+log_dir:
+  description: The log directory used for file data, or null when it is unknown.
+  returned: always
+  type: str
+  sample: /var/log/ckpool
+process:
+  description: Process facts from C(main.pid).
+  returned: when O(gather) contains C(process) and O(query) is not set
+  type: dict
+  contains:
+    pid:
+      description: The pid in C(main.pid), or null when the file is missing.
+      type: int
+    running:
+      description: Whether that pid is alive. The socket files stay after a shutdown, so their presence is no proof.
+      type: bool
+    pid_file:
+      description: Path of C(main.pid).
+      type: str
+    sockets:
+      description: Which of the four socket files exist.
+      type: dict
+    started:
+      description: Start time of the process (unix time), when running.
+      type: float
+    cmdline:
+      description: Command line of the process, when running and readable.
+      type: list
+      elements: str
+health:
+  description: Result of pinging the sockets, each with its own verdict.
+  returned: when O(gather) contains C(health) and O(query) is not set
+  type: dict
+  contains:
+    healthy:
+      description: True when the listener and the stratifier answered C(pong) (and the connector, with O(connector_ping)).
+      type: bool
+    listener:
+      description: "C(ok), C(ms) and, on failure, C(error) (an error kind) and C(message)."
+      type: dict
+    stratifier:
+      description: Same as RV(health.listener) for the stratifier.
+      type: dict
+    connector:
+      description: Same for the connector; only with O(connector_ping).
+      type: dict
+  sample: {"healthy": true, "listener": {"ok": true, "ms": 0.3}, "stratifier": {"ok": true, "ms": 0.4}}
+pool:
+  description:
+    - Contents of C(pool/pool.status), with hashrates converted to H/s floats in C(hashrate) beside ckpool's own
+      strings in C(hashrate_raw). Null when the file is missing or the log directory is unknown.
+  returned: when O(gather) contains C(pool) and O(query) is not set
+  type: dict
+  sample:
+    path: /var/log/ckpool/pool/pool.status
+    runtime: 300
+    lastupdate: 1795502476
+    age_seconds: 12.5
+    stale: false
+    users: 1
+    workers: 1
+    idle: 0
+    disconnected: 0
+    hashrate: {"1m": 114.0, "5m": 1740000.0}
+    hashrate_raw: {"1m": "114", "5m": "1.74M"}
+    diff: 100.0
+    accepted: 1
+    rejected: 0
+    bestshare: 0
+    sps: {"1m": 2.66e-8}
+stratifier:
+  description: The stratifier's stats JSON (C(workbases), C(users), C(clients), C(shares), ...). Null when not running.
+  returned: when O(gather) contains C(stratifier) and O(query) is not set
+  type: dict
+connector:
+  description: The connector's stats JSON; C(clients.count) is the number of open miner connections.
+  returned: when O(gather) contains C(connector) and O(query) is not set
+  type: dict
+users:
+  description: Users selected by O(users), from C(users/NAME), hashrates as in RV(pool).
+  returned: when O(gather) contains C(users) and O(query) is not set
+  type: list
+  elements: dict
+workers:
+  description: Workers of the selected users, flattened, each with its C(user).
+  returned: when O(gather) contains C(workers) and O(query) is not set
+  type: list
+  elements: dict
+users_truncated:
+  description: True when O(users_limit) cut the user list.
+  returned: when O(gather) contains C(users) or C(workers)
+  type: bool
+users_total:
+  description: How many users matched O(users) before O(users_limit).
+  returned: when O(gather) contains C(users) or C(workers)
+  type: int
+users_missing:
+  description: Exact user names from O(users) that have no file (no accepted share in this process or an earlier one).
+  returned: when O(gather) contains C(users) or C(workers)
+  type: list
+  elements: str
+file_errors:
+  description: Files that could not be read or parsed (for example a user file caught mid-write), with the reason.
+  returned: when O(gather) contains C(users) or C(workers)
+  type: list
+  elements: dict
+workbase:
+  description: The generator's current work template (C(getbase)) with C(best) (C(getbest)). Null when not running.
+  returned: when O(gather) contains C(workbase) and O(query) is not set
+  type: dict
+blocks:
+  description: Blocks the pool solved according to C(ckpool.log), newest first.
+  returned: when O(gather) contains C(blocks) and O(query) is not set
+  type: list
+  elements: dict
+query_result:
+  description: Value of O(query) over the gathered result.
+  returned: when O(query) is set
+  type: raw
+commands:
+  description:
+    - Every command sent to ckpool during this run, in order. C(reply) is null when ckpool closed the connection
+      without answering.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"socket": "listener", "command": "ping", "reply": "pong", "ms": 0.21}]
+socket_dir:
+  description: The socket directory the module worked on.
+  returned: always
+  type: str
+  sample: /run/ckpool
+'''
+
+import fnmatch
+import os
+import traceback
+
+from ansible.module_utils.basic import missing_required_lib
+
+from ansible_collections.ckpool.fleet.plugins.module_utils.ckpool import (
+    CkpoolError,
+    CkpoolModule,
+    CkpoolNotRunning,
+    CkpoolPermissionDenied,
+)
+from ansible_collections.ckpool.fleet.plugins.module_utils import ckpool_files
+
+try:
+    import jmespath
+except ImportError:
+    HAS_JMESPATH = False
+    JMESPATH_IMPORT_ERROR = traceback.format_exc()
+else:
+    HAS_JMESPATH = True
+    JMESPATH_IMPORT_ERROR = None
+
+
+SUBSETS = ('process', 'health', 'pool', 'stratifier', 'connector', 'users', 'workers', 'workbase', 'blocks')
+DEFAULT_SUBSETS = ('process', 'health', 'pool', 'stratifier', 'connector')
+
+
+def resolve_gather(items):
+    """postgresql_info-style subset filter: names, !excludes, 'all', wildcards.
+
+    Returns (subsets, unknown)."""
+    include = set()
+    exclude = set()
+    unknown = []
+    only_excludes = True
+    for raw in items:
+        item = (raw or '').strip()
+        negate = item.startswith('!')
+        name = item[1:].strip() if negate else item
+        if name == 'all':
+            matched = list(SUBSETS)
+        else:
+            matched = [s for s in SUBSETS if fnmatch.fnmatchcase(s, name)]
+        if not matched:
+            unknown.append(raw)
+            continue
+        if negate:
+            exclude.update(matched)
+        else:
+            only_excludes = False
+            include.update(matched)
+    if only_excludes:
+        include = set(DEFAULT_SUBSETS)
+    return [s for s in SUBSETS if s in include and s not in exclude], unknown
+
+
+class Gatherer:
+    def __init__(self, cm):
+        self.cm = cm
+        self.client = cm.client
+        self.params = cm.params
+        self.warnings = []
+        self._process = None
+        self._log_dir = None
+        self._log_dir_resolved = False
+
+    def process(self):
+        if self._process is None:
+            info = self.client.process()
+            if info['running']:
+                proc = ckpool_files.process_info(info['pid']) or {}
+                info['started'] = proc.get('start_time')
+                info['cmdline'] = proc.get('cmdline')
+                info['cwd'] = proc.get('cwd')
+            self._process = info
+        return self._process
+
+    def log_dir(self):
+        if self._log_dir_resolved:
+            return self._log_dir
+        self._log_dir_resolved = True
+        if self.params['log_dir']:
+            self._log_dir = self.params['log_dir']
+            return self._log_dir
+        proc = self.process()
+        if self.params['config']:
+            try:
+                config = ckpool_files.read_config(self.params['config'])
+            except ckpool_files.CkpoolFileError as exc:
+                self.cm.fail('cannot read config %s: %s' % (self.params['config'], exc))
+            base = proc.get('cwd') or os.path.dirname(os.path.abspath(self.params['config']))
+            self._log_dir = ckpool_files.config_logdir(config, base)
+            return self._log_dir
+        if proc['running']:
+            try:
+                self._log_dir = ckpool_files.discover_logdir(proc['pid'])
+            except ckpool_files.CkpoolFileError as exc:
+                self.warnings.append('cannot discover the log directory of pid %s: %s; set log_dir or config'
+                                     % (proc['pid'], exc))
+        else:
+            self.warnings.append('ckpool is not running and neither log_dir nor config is set: file data unavailable')
+        return self._log_dir
+
+    def health(self):
+        result = dict(healthy=True)
+        targets = [('listener', None), ('stratifier', None)]
+        if self.params['connector_ping']:
+            targets.append(('connector', self.params['connector_timeout']))
+        for sock, timeout in targets:
+            entry = dict(ok=False)
+            try:
+                self.client.ping(sock, timeout=timeout)
+                entry['ok'] = True
+            except CkpoolPermissionDenied:
+                raise
+            except CkpoolError as exc:
+                entry['error'] = exc.kind
+                entry['message'] = str(exc)
+            entry['ms'] = self.client.audit[-1]['ms'] if self.client.audit else None
+            result[sock] = entry
+            result['healthy'] = result['healthy'] and entry['ok']
+        return result
+
+    def stats(self, which):
+        try:
+            return self.client.stats(which)
+        except CkpoolNotRunning:
+            return None
+
+    def pool(self):
+        log_dir = self.log_dir()
+        if not log_dir:
+            return None
+        try:
+            return ckpool_files.read_pool_status(log_dir, stale_after=self.params['stale_after'])
+        except ckpool_files.CkpoolFileMissing as exc:
+            self.warnings.append(str(exc))
+            return None
+        except ckpool_files.CkpoolFileError as exc:
+            self.cm.fail('cannot read pool status: %s' % exc)
+
+    def users(self):
+        log_dir = self.log_dir()
+        if not log_dir:
+            return dict(users=[], errors=[], missing=[], total=0, truncated=False)
+        limit = self.params['users_limit'] or None
+        try:
+            return ckpool_files.read_users(log_dir, self.params['users'], limit=limit)
+        except ckpool_files.CkpoolFileMissing as exc:
+            self.warnings.append(str(exc))
+            return dict(users=[], errors=[], missing=[], total=0, truncated=False)
+        except (ckpool_files.CkpoolFileError, ValueError) as exc:
+            self.cm.fail('cannot read users: %s' % exc)
+
+    def workbase(self):
+        try:
+            base = self.client.query_json('generator', 'getbase')
+            base['best'] = self.client.send('generator', 'getbest', expect_reply=True)
+            return base
+        except CkpoolNotRunning:
+            return None
+
+    def blocks(self):
+        log_dir = self.log_dir()
+        if not log_dir:
+            return []
+        path = os.path.join(log_dir, 'ckpool.log')
+        try:
+            found = ckpool_files.solved_blocks(path, limit=self.params['blocks_limit'],
+                                               max_bytes=self.params['log_max_bytes'])
+        except ckpool_files.CkpoolFileMissing as exc:
+            self.warnings.append(str(exc))
+            return []
+        except ckpool_files.CkpoolFileError as exc:
+            self.cm.fail('cannot read blocks from %s: %s' % (path, exc))
+        if found['bound_hit'] and len(found['blocks']) < self.params['blocks_limit']:
+            self.warnings.append('read only the last %d bytes of %s: older blocks are not listed'
+                                 % (self.params['log_max_bytes'], path))
+        return found['blocks']
+
+
+def main():
+    argument_spec = dict(
+        gather=dict(type='list', elements='str', default=list(DEFAULT_SUBSETS)),
+        users=dict(type='list', elements='str', default=['*']),
+        users_limit=dict(type='int', default=0),
+        log_dir=dict(type='path'),
+        config=dict(type='path'),
+        stale_after=dict(type='int', default=180),
+        connector_ping=dict(type='bool', default=False),
+        connector_timeout=dict(type='float', default=6.0),
+        blocks_limit=dict(type='int', default=20),
+        log_max_bytes=dict(type='int', default=16 * 1024 * 1024),
+        query=dict(type='str'),
+    )
+    cm = CkpoolModule(argument_spec=argument_spec, supports_check_mode=True,
+                      mutually_exclusive=[('log_dir', 'config')])
+    params = cm.params
+
+    subsets, unknown = resolve_gather(params['gather'])
+    if unknown:
+        cm.fail('unknown gather subset(s) %s; valid: all, %s (prefix ! to exclude)'
+                % (', '.join(repr(u) for u in unknown), ', '.join(SUBSETS)))
+    for name in ('users_limit', 'stale_after', 'blocks_limit'):
+        if params[name] < 0:
+            cm.fail('%s must not be negative' % name)
+    if params['log_max_bytes'] <= 0 or params['connector_timeout'] <= 0:
+        cm.fail('log_max_bytes and connector_timeout must be positive')
+    for pattern in params['users']:
+        if not pattern or '/' in pattern or '\x00' in pattern:
+            cm.fail('invalid user name or pattern %r' % (pattern,))
+    if params['query'] is not None and not HAS_JMESPATH:
+        cm.fail(missing_required_lib('jmespath'), exception=JMESPATH_IMPORT_ERROR)
+
+    g = Gatherer(cm)
+    data = dict(gathered=subsets)
+    try:
+        if 'process' in subsets:
+            data['process'] = g.process()
+        if 'health' in subsets:
+            data['health'] = g.health()
+        if 'pool' in subsets:
+            data['pool'] = g.pool()
+        if 'stratifier' in subsets:
+            data['stratifier'] = g.stats('stratifier')
+        if 'connector' in subsets:
+            data['connector'] = g.stats('connector')
+        if 'users' in subsets or 'workers' in subsets:
+            found = g.users()
+            data['users_truncated'] = found['truncated']
+            data['users_total'] = found['total']
+            data['users_missing'] = found['missing']
+            data['file_errors'] = found['errors']
+            if 'users' in subsets:
+                data['users'] = found['users']
+            if 'workers' in subsets:
+                data['workers'] = ckpool_files.flatten_workers(found['users'])
+        if 'workbase' in subsets:
+            data['workbase'] = g.workbase()
+        if 'blocks' in subsets:
+            data['blocks'] = g.blocks()
+    except CkpoolError as exc:
+        cm.fail_from(exc, prefix='ckpool_info could not gather %s' % ', '.join(subsets),
+                     log_dir=g._log_dir)
+    data['log_dir'] = g.log_dir() if any(s in subsets for s in ('pool', 'users', 'workers', 'blocks')) else g._log_dir
+
+    for warning in g.warnings:
+        cm.module.warn(warning)
+
+    if params['query'] is not None:
+        try:
+            value = jmespath.search(params['query'], data)
+        except Exception as exc:  # jmespath raises several exception types for bad expressions
+            cm.fail('query %r failed: %s' % (params['query'], exc), gathered=subsets)
+        cm.exit(query_result=value, gathered=subsets, log_dir=data['log_dir'])
+    cm.exit(**data)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,215 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ckpool.fleet contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Module tests of ckpool_info, ckpool_loglevel, ckpool_dropuser and ckpool_shutdown.
+
+Each runs the module's main() in-process against a simulated ckpool (a
+separate process with real unix sockets, real files and a real stratum port)
+and checks the simulator's command log for what was really sent.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from ansible_collections.ckpool.fleet.plugins.modules import (
+    ckpool_dropuser,
+    ckpool_info,
+    ckpool_loglevel,
+    ckpool_shutdown,
+)
+from ansible_collections.ckpool.fleet.tests.simulator.fixture import SimPool
+
+READS = {'ping', 'stratifierstats', 'connectorstats', 'getbase', 'getbest'}
+
+
+def sent(pool):
+    """(socket, command) pairs the simulator received since the fixture became ready."""
+    return [(c['socket'], c['command']) for c in pool.commands(getattr(pool, 'baseline', 0))]
+
+
+def wait_dead(pid, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        assert time.monotonic() < deadline, 'pid %d still alive' % pid
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def pool():
+    with SimPool(users=3, workers_per_user=2) as sim:
+        # pool.status is first written 1 s after start
+        deadline = time.monotonic() + 5
+        while not os.path.exists(os.path.join(sim.logdir, 'pool', 'pool.status')):
+            assert time.monotonic() < deadline, 'simulator never wrote pool.status'
+            time.sleep(0.05)
+        sim.baseline = len(sim.commands())
+        yield sim
+
+
+# ---------------------------------------------------------------- ckpool_info
+def test_info_defaults_read_only(pool, run_module):
+    result, failed = run_module(ckpool_info, dict(socket_dir=pool.sockdir))
+    assert not failed, result
+    assert result['changed'] is False
+    assert result['process']['running'] is True and result['process']['pid'] == pool.pid
+    assert result['health']['healthy'] is True
+    assert result['log_dir'] == pool.logdir  # discovered from the process's -c argument
+    assert result['pool']['stale'] is False and 'hashrate' in result['pool']
+    assert 'workbases' in result['stratifier'] and 'clients' in result['connector']
+    assert result['gathered'] == ['process', 'health', 'pool', 'stratifier', 'connector']
+    assert {cmd for dummy, cmd in sent(pool)} <= READS
+    assert [c['command'] for c in result['commands']] == ['ping', 'ping', 'stratifierstats', 'connectorstats']
+
+
+def test_info_gather_grammar_users_and_query(pool, run_module):
+    result, failed = run_module(ckpool_info, dict(socket_dir=pool.sockdir, gather=['all', '!work*', '!blocks'],
+                                                  users=['user000*']))
+    assert not failed, result
+    assert 'workbase' not in result['gathered'] and 'workers' not in result['gathered']
+    assert 'users' in result and len(result['users']) == 3
+    result, failed = run_module(ckpool_info, dict(socket_dir=pool.sockdir, gather=['workers'],
+                                                  users=[result['users'][0]['name']],
+                                                  query='workers[].workername'))
+    assert not failed, result
+    assert 'workers' not in result and len(result['query_result']) == 2
+    assert not any(cmd.lower().startswith(('getuser', 'userclients')) for dummy, cmd in sent(pool))
+
+
+def test_info_bad_gather_and_bad_user_pattern(pool, run_module):
+    result, failed = run_module(ckpool_info, dict(socket_dir=pool.sockdir, gather=['pool', 'bogus']))
+    assert failed and 'bogus' in result['msg'] and result['commands'] == []
+    result, failed = run_module(ckpool_info, dict(socket_dir=pool.sockdir, gather=['users'], users=['../etc']))
+    assert failed
+    result, failed = run_module(ckpool_info, dict(socket_dir='relative/dir'))
+    assert failed and 'absolute' in result['msg']
+
+
+def test_info_stopped_pool_is_not_a_failure(pool, run_module):
+    logdir = pool.logdir
+    pid = pool.pid
+    pool.request('listener', 'shutdown')
+    wait_dead(pid)
+    result, failed = run_module(ckpool_info, dict(socket_dir=pool.sockdir, log_dir=logdir))
+    assert not failed, result
+    assert result['process']['running'] is False
+    assert result['health']['healthy'] is False
+    assert result['health']['listener']['error'] == 'not_running'
+    assert result['stratifier'] is None and result['connector'] is None
+    assert result['pool'] is not None  # last pool.status still returned
+
+
+# ------------------------------------------------------------ ckpool_loglevel
+def test_loglevel_check_apply_reapply_and_restart_forgets(pool, run_module, tmp_path):
+    state = str(tmp_path / 'state.json')
+    args = dict(socket_dir=pool.sockdir, level='debug', state_file=state)
+    result, failed = run_module(ckpool_loglevel, args, check_mode=True, diff=True)
+    assert not failed and result['changed'] is True and result['reply'] is None
+    assert 'unknown' in result['diff']['before']
+    assert not any(cmd.startswith('loglevel') for dummy, cmd in sent(pool))
+
+    result, failed = run_module(ckpool_loglevel, args)
+    assert not failed and result['changed'] is True and result['reply'] == 'success' and result['level'] == 7
+    assert sent(pool)[-1] == ('listener', 'loglevel=7')
+
+    count = len(pool.commands())
+    result, failed = run_module(ckpool_loglevel, args)
+    assert not failed and result['changed'] is False and result['previous_level'] == 7
+    assert len(pool.commands()) == count
+
+    old = pool.pid
+    pool.request('listener', 'restart')
+    pool.wait_pid_change(old)
+    result, failed = run_module(ckpool_loglevel, args, check_mode=True)
+    assert result['changed'] is True and result['previous_level'] is None
+
+
+@pytest.mark.parametrize('level', [8, -1, 'verbose', True, '9'])
+def test_loglevel_bad_input_sends_nothing(pool, run_module, tmp_path, level):
+    result, failed = run_module(ckpool_loglevel, dict(socket_dir=pool.sockdir, level=level,
+                                                      state_file=str(tmp_path / 's.json')))
+    assert failed and 'invalid level' in result['msg']
+    assert not any(cmd.startswith('loglevel') for dummy, cmd in sent(pool))
+
+
+# ------------------------------------------------------------ ckpool_dropuser
+def test_dropuser_check_then_drop_then_idempotent(pool, run_module):
+    miners = [pool.miner('alice.rig1'), pool.miner('alice.rig2'), pool.miner('bob.rig1')]
+    ids = sorted(pool.client_id(w) for w in ('alice.rig1', 'alice.rig2'))
+    args = dict(socket_dir=pool.sockdir, user='alice')
+
+    result, failed = run_module(ckpool_dropuser, args, check_mode=True, diff=True)
+    assert not failed, result
+    assert result['changed'] is True and sorted(c['id'] for c in result['dropped_clients']) == ids
+    assert not any(cmd.startswith('dropclient') for dummy, cmd in sent(pool))
+    assert not miners[0].wait_eof(0.3)
+
+    result, failed = run_module(ckpool_dropuser, args)
+    assert not failed, result
+    assert result['changed'] is True
+    assert result['connections_before'] == 3 and result['connections_after'] == 1
+    assert sorted(cmd for s, cmd in sent(pool) if s == 'connector') == ['dropclient=%d' % i for i in ids]
+    assert miners[0].wait_eof(3) and miners[1].wait_eof(3)
+    assert not miners[2].wait_eof(0.3)
+
+    pool.wait_for_log(r'Dropped client %d ' % ids[-1])
+    result, failed = run_module(ckpool_dropuser, args)
+    assert not failed and result['changed'] is False and result['dropped_clients'] == []
+
+
+@pytest.mark.parametrize('user', ['', 'a=b', 'a/b', 'x"y', 'bad\nname', 'n\x00ul', 'x' * 300])
+def test_dropuser_bad_user(pool, run_module, user):
+    result, failed = run_module(ckpool_dropuser, dict(socket_dir=pool.sockdir, user=user))
+    assert failed and 'invalid user' in result['msg'] and result['commands'] == []
+
+
+# ------------------------------------------------------------ ckpool_shutdown
+def test_shutdown_check_apply_reapply(pool, run_module):
+    pid = pool.pid
+    args = dict(socket_dir=pool.sockdir, wait_timeout=5)
+    result, failed = run_module(ckpool_shutdown, args, check_mode=True, diff=True)
+    assert not failed and result['changed'] is True and result['stopped'] is False
+    assert sent(pool) == [] and pool.pid == pid
+
+    result, failed = run_module(ckpool_shutdown, args)
+    assert not failed, result
+    assert result['changed'] is True and result['stopped'] is True and result['method'] == 'shutdown'
+    assert result['pid'] == pid
+    assert sent(pool)[-1] == ('listener', 'shutdown')
+    assert all(os.path.exists(pool.socket_path(n)) for n in ('listener', 'stratifier'))  # stale files stay
+
+    result, failed = run_module(ckpool_shutdown, args)
+    assert not failed and result['changed'] is False and result['was_running'] is False
+    assert result['commands'] == []
+
+
+def test_shutdown_force_escalates_only_for_ckpool(pool, run_module):
+    pid = pool.pid
+    os.kill(pid, signal.SIGSTOP)  # a hung ckpool: the kernel accepts connections, nothing answers
+    args = dict(socket_dir=pool.sockdir, timeout=0.5, wait_timeout=2)
+    started = time.monotonic()
+    result, failed = run_module(ckpool_shutdown, args)
+    assert time.monotonic() - started < 1.5  # hung socket fails within timeout + 1 s
+    assert failed and result['error']['kind'] == 'deadline_exceeded' and 'force=true' in result['msg']
+    assert pool.pid == pid
+    result, failed = run_module(ckpool_shutdown, dict(args, force=True))
+    assert not failed, result
+    assert result['method'] == 'sigkill' and result['stopped'] is True  # SIGTERM waits while stopped
+    wait_dead(pid)
+
+
+def test_shutdown_refuses_to_signal_a_foreign_pid(tmp_path, run_module):
+    sockdir = tmp_path / 'run'
+    sockdir.mkdir()
+    (sockdir / 'main.pid').write_text(str(os.getpid()))  # pytest itself: alive, not ckpool
+    result, failed = run_module(ckpool_shutdown, dict(socket_dir=str(sockdir), timeout=0.5, wait_timeout=0.5,
+                                                      force=True))
+    assert failed and 'not a ckpool process' in result['msg']
