@@ -90,6 +90,12 @@ def _human(rates):
 
 def _short(text):
     text = ' '.join(str(text).split())
+    # ansible-core 2.19 prefixes registered failure messages; the report says what failed itself.
+    for prefix in ('Task failed: ', 'Module failed: '):
+        while text.startswith(prefix):
+            text = text[len(prefix):]
+    text = text.replace('ckpool_info failed: Task failed: Module failed: ', 'ckpool_info failed: ')
+    text = text.replace('ckpool_info failed: Task failed: ', 'ckpool_info failed: ')
     if len(text) > REASON_MAX:
         text = text[:REASON_MAX - 3] + '...'
     return text

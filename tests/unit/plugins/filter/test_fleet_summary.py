@@ -178,14 +178,17 @@ def test_stopped_pool_is_unhealthy_and_not_counted_unless_asked():
 def test_unreachable_failed_missing_and_skipped_hosts():
     data = two_pools()
     data['down'] = {'unreachable': True, 'msg': 'Failed to connect to the host via ssh: timeout', 'changed': False}
-    data['broken'] = {'failed': True, 'msg': 'permission denied on /run/ckpool/listener: add ansible to group ckpool'}
+    data['broken'] = {'failed': True, 'msg': 'Task failed: Module failed: permission denied on /run/ckpool/listener: '
+                                             'add ansible to group ckpool'}
+    data['down']['msg'] = 'Task failed: ' + data['down']['msg']
     data['nothing'] = None
     data['skipped'] = {'skipped': True, 'skip_reason': 'Conditional result was False', 'changed': False}
     s = fleet_summary(data)
     rows = dict((r['host'], r) for r in s['hosts'])
-    assert rows['down']['state'] == 'unreachable' and 'ssh' in rows['down']['reason']
+    assert rows['down']['state'] == 'unreachable'
+    assert rows['down']['reason'] == 'Failed to connect to the host via ssh: timeout'
     assert rows['nothing']['state'] == 'unreachable'
-    assert rows['broken']['state'] == 'unhealthy' and rows['broken']['reason'].startswith('ckpool_info failed: permission')
+    assert rows['broken']['state'] == 'unhealthy' and rows['broken']['reason'].startswith('ckpool_info failed: permission denied')
     assert rows['skipped']['state'] == 'unknown' and 'Conditional' in rows['skipped']['reason']
     assert s['counts'] == dict(healthy=2, stale=0, unhealthy=1, unreachable=2, unknown=1, stopped=0)
     assert s['totals']['hosts'] == 6 and s['totals']['hosts_counted'] == 2
