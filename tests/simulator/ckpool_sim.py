@@ -759,8 +759,8 @@ class Sim:
             self.log.log(LOG_WARNING, 'Failure in recv_unix_msg')
             if name == 'listener':
                 self.log.log(LOG_WARNING, 'Failed to get message in listener')
-                send_unix_msg(conn, 'failed')
                 self.cmdlog.add(name, None, 'failed', 'reply', error=err.kind)
+                send_unix_msg(conn, 'failed')
             else:
                 self.cmdlog.add(name, None, None, 'eof', error=err.kind)
             close_quietly(conn)
@@ -797,16 +797,17 @@ class Sim:
             reply = getattr(self, 'cmd_' + name)(conn, msg)
             if reply is Ellipsis:
                 return
+            self.cmdlog.add(name, msg, reply, 'fault', fault=kind, delay=fault.seconds)
             if reply is not None:
                 send_unix_msg(conn, reply)
-            self.cmdlog.add(name, msg, reply, 'fault', fault=kind, delay=fault.seconds)
             close_quietly(conn)
             if reply == 'exiting':
                 self.shutdown_exit()
             if reply == 'restarting':
                 self.restart()
             return
-        elif kind == 'garbage':
+        self.cmdlog.add(name, msg, None, 'fault', fault=kind)
+        if kind == 'garbage':
             payload = b'\xff\xfe\x00garbage\x9c{"not json'
             conn.sendall(struct.pack('<I', len(payload)) + payload)
         elif kind == 'rawgarbage':
@@ -815,7 +816,6 @@ class Sim:
             conn.sendall(struct.pack('<I', 1000) + b'{"workbases": {"count"')
         elif kind == 'huge':
             conn.sendall(struct.pack('<I', 0xFFFFFFF0) + b'{"clients": ' + b'x' * 4096)
-        self.cmdlog.add(name, msg, None, 'fault', fault=kind)
         close_quietly(conn)
 
     def set_loglevel_unchecked(self, msg):
@@ -850,11 +850,11 @@ class Sim:
         if cmdmatch(msg, 'getxfd'):
             fdno = sscanf_int(msg[len('getxfd'):])
             if fdno == 0 and self.stratum is not None:
+                self.cmdlog.add('listener', msg, None, 'fd')
                 try:
                     socket.send_fds(conn, [b'\0\0'], [self.stratum.fileno()])
                 except OSError:
                     pass
-                self.cmdlog.add('listener', msg, None, 'fd')
             else:
                 self.cmdlog.add('listener', msg, None, 'eof')
             close_quietly(conn)
