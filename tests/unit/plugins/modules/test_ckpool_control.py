@@ -432,3 +432,132 @@ def test_unknown_verb_fails(run_module, pool):
     assert failed
     assert 'verb' in result['msg']
     assert nothing_received(pool)
+
+
+# -- against the simulator, with real stratum miners connected -------------------------
+
+@pytest.fixture
+def sim(tmp_path):
+    from ansible_collections.ckpool.fleet.tests.simulator.fixture import SimPool
+    pool = SimPool(str(tmp_path / 'sim'))
+    pool.start()
+    # the readiness pings of start() are logged after their reply: let them land first
+    settled_commands(pool, 0)
+    yield pool
+    pool.stop()
+
+
+def settled_commands(sim, since, timeout=3.0):
+    """The simulator's command log from index ``since``, once it is complete.
+
+    The simulator appends a log entry after it has answered, so a marker ``ping`` is sent to
+    each socket that may have been used; once the markers are logged, every earlier command
+    on those sockets is too (each socket serves one client at a time).  The markers are
+    removed from the returned list.
+    """
+    marks = []
+    for name in ('listener', 'stratifier'):
+        assert sim.request(name, 'ping').reply == 'pong'
+        marks.append(name)
+    deadline = time.monotonic() + timeout
+    while True:
+        entries = sim.commands(since)
+        pings = [e['socket'] for e in entries if e['command'] == 'ping']
+        if all(name in pings for name in marks):
+            break
+        assert time.monotonic() < deadline, 'marker pings never logged: %r' % entries
+        time.sleep(0.02)
+    for name in marks:
+        last = max(i for i, e in enumerate(entries) if e['command'] == 'ping' and e['socket'] == name)
+        del entries[last]
+    return entries
+
+
+def test_sim_redirect_reaches_every_miner_exactly(run_module, sim):
+    miners = [sim.miner('alice.rig%d' % n) for n in (1, 2)]
+    try:
+        before = len(sim.commands())
+        result, failed = run_module(ckpool_control, dict(socket_dir=sim.sockdir, verb='redirect',
+                                                         target='backup.example:4444'))
+        assert not failed, result
+        assert result['reply'] == 'reconnecting'
+        for miner in miners:
+            miner.wait_for(lambda m: m.get('method') == 'client.reconnect', timeout=3)
+            line = [text for text in miner.raw if 'client.reconnect' in text]
+            assert line == ['{"id":null,"method":"client.reconnect","params":["backup.example","4444",0]}']
+        logged = settled_commands(sim, before)
+        assert [(e['socket'], e['command'], e['reply']) for e in logged] == [
+            ('listener', 'reconnect:backup.example,4444', 'reconnecting')]
+    finally:
+        for miner in miners:
+            miner.close()
+
+
+def test_sim_reconnect_has_no_params(run_module, sim):
+    miner = sim.miner('bob.rig1')
+    try:
+        result, failed = run_module(ckpool_control, dict(socket_dir=sim.sockdir, verb='reconnect'))
+        assert not failed, result
+        miner.wait_for(lambda m: m.get('method') == 'client.reconnect', timeout=3)
+        assert [t for t in miner.raw if 'client.reconnect' in t] == [
+            '{"id":null,"method":"client.reconnect","params":[]}']
+    finally:
+        miner.close()
+
+
+def test_sim_dropall_closes_every_miner(run_module, sim):
+    miners = [sim.miner('carol.rig%d' % n) for n in (1, 2, 3)]
+    try:
+        before = len(sim.commands())
+        result, failed = run_module(ckpool_control, dict(socket_dir=sim.sockdir, verb='dropall'))
+        assert not failed, result
+        assert result['reply'] is None
+        for miner in miners:
+            assert miner.wait_eof(3)
+        logged = settled_commands(sim, before)
+        assert [(e['socket'], e['command'], e['outcome']) for e in logged] == [('stratifier', 'dropall', 'eof')]
+        sim.wait_for_log(r'Dropped 3 instances for dropall request', timeout=3)
+    finally:
+        for miner in miners:
+            miner.close()
+
+
+def test_sim_reject_then_accept(run_module, sim):
+    result, failed = run_module(ckpool_control, dict(socket_dir=sim.sockdir, verb='reject'))
+    assert not failed and result['reply'] == 'rejecting'
+    # while rejecting, a new miner gets no answer to its subscribe
+    late = socket.create_connection(('127.0.0.1', sim.stratum_port), timeout=2)
+    try:
+        late.sendall(b'{"id":1,"method":"mining.subscribe","params":["t"]}\n')
+        late.settimeout(0.5)
+        with pytest.raises(socket.timeout):
+            late.recv(100)
+        result, failed = run_module(ckpool_control, dict(socket_dir=sim.sockdir, verb='accept'))
+        assert not failed and result['reply'] == 'accepting'
+        late.settimeout(3)
+        assert b'"id":1' in late.recv(4096)
+    finally:
+        late.close()
+
+
+def test_sim_resetshares(run_module, sim):
+    before = len(sim.commands())
+    result, failed = run_module(ckpool_control, dict(socket_dir=sim.sockdir, verb='resetshares'))
+    assert not failed and result['reply'] == 'resetting'
+    assert [(e['socket'], e['command'], e['reply']) for e in settled_commands(sim, before)] == [
+        ('listener', 'resetshares', 'resetting')]
+
+
+def test_sim_check_mode_sends_nothing(run_module, sim):
+    miner = sim.miner('dave.rig1')
+    try:
+        before = len(sim.commands())
+        for args in (dict(verb='redirect', target='backup.example:4444'), dict(verb='dropall'),
+                     dict(verb='reject'), dict(verb='reconnect'), dict(verb='resetshares')):
+            result, failed = run_module(ckpool_control, dict(args, socket_dir=sim.sockdir), check_mode=True)
+            assert not failed and result['changed'] is True and result['commands'] == []
+        assert settled_commands(sim, before) == []
+        miner.drain(0.3)
+        assert not miner.eof and miner.reconnects() == []
+    finally:
+        miner.close()
