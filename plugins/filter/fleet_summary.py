@@ -24,6 +24,8 @@ Documentation: ``fleet_summary.yml`` beside this file.
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
@@ -43,10 +45,10 @@ def _num(value):
     """Return ``value`` as an int or float, or None when it is not a number (bools are not numbers)."""
     if isinstance(value, bool) or value is None:
         return None
-    if isinstance(value, (int, float)):
-        if value != value:  # NaN
-            return None
+    if isinstance(value, int):
         return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
     if isinstance(value, str):
         try:
             return int(value)
@@ -56,7 +58,7 @@ def _num(value):
             number = float(value)
         except ValueError:
             return None
-        return None if number != number else number
+        return number if math.isfinite(number) else None
     return None
 
 

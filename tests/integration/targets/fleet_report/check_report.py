@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, ckpool.fleet contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -137,7 +136,7 @@ def png_info(path):
         elif ctype == b'IDAT':
             idat += chunk
         pos += 12 + length
-    width, height, depth, color, _, _, interlace = header
+    width, height, depth, color, dummy, dummy2, interlace = header
     assert depth == 8 and color in (2, 6) and interlace == 0, header
     bpp = 3 if color == 2 else 4
     raw = zlib.decompress(idat)
@@ -233,9 +232,9 @@ def main():
     rows = dict((r['host'], r) for r in report['hosts'])
     check(set(rows) == set(EXPECTED_STATES), 'hosts in report: %s' % sorted(rows))
     for host, state in EXPECTED_STATES.items():
-        check(rows.get(host, {}).get('state') == state,
-              '%s state %r, expected %r (reason %r)' % (host, rows.get(host, {}).get('state'), state,
-                                                       rows.get(host, {}).get('reason')))
+        row = rows.get(host, {})
+        check(row.get('state') == state,
+              '%s state %r, expected %r (reason %r)' % (host, row.get('state'), state, row.get('reason')))
     check('listener' in rows['pool-hung']['reason'], 'hung pool reason names the listener: %r' % rows['pool-hung']['reason'])
     check('not running' in rows['pool-stopped']['reason'], 'stopped pool reason: %r' % rows['pool-stopped']['reason'])
     check(rows['pool-stale']['stale'] is True and rows['pool-stale']['counted'] is False, 'stale pool not counted')
@@ -296,7 +295,7 @@ def main():
     parser = DomParser()
     parser.feed(dom)
     check(not parser.external, 'no external reference in the rendered DOM: %s' % parser.external[:5])
-    check(not [tag for tag, _ in parser.tags if tag in ('img', 'script', 'iframe', 'object', 'embed')],
+    check(not [tag for tag, dummy in parser.tags if tag in ('img', 'script', 'iframe', 'object', 'embed')],
           'no img/script/iframe in the rendered DOM (user names are text)')
     for host, state in EXPECTED_STATES.items():
         text = parser.text('data-host', host)
