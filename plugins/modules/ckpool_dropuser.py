@@ -21,7 +21,7 @@ description:
   - Miners usually reconnect on their own; drop them after changing what lets them in, or redirect them with
     a reconnect to another pool.
 author:
-  - ckpool.fleet contributors
+  - ckpool.fleet contributors (@ckpool-fleet)
 extends_documentation_fragment:
   - ckpool.fleet.ckpool
   - ckpool.fleet.ckpool.attributes
@@ -37,7 +37,7 @@ attributes:
 options:
   user:
     description:
-      - The user name as miners authorise with it (the part before the first C(.) of a worker name).
+      - The user name as miners authorise with it (ckpool takes the part of the worker name before the first C(.) or C(_)).
       - Control characters, C(=), quotes, slashes, backslashes and NUL are refused, as are names over 256
         characters.
     type: str

@@ -20,7 +20,7 @@ description:
   - A stopped pool is not a failure. RV(process.running) is V(false), socket sections are V(null) and the
     file data (last pool status, users) is still returned when the log directory is known.
 author:
-  - ckpool.fleet contributors
+  - ckpool.fleet contributors (@ckpool-fleet)
 extends_documentation_fragment:
   - ckpool.fleet.ckpool
   - ckpool.fleet.ckpool.attributes
@@ -77,7 +77,7 @@ options:
     type: path
   stale_after:
     description:
-      - C(pool.status) older than this many seconds is flagged RV(pool.stale). ckpool rewrites it every
+      - C(pool.status) older than this many seconds is flagged C(stale) in RV(pool). ckpool rewrites it every
         60 seconds.
     type: int
     default: 180

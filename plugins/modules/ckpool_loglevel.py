@@ -16,18 +16,18 @@ description:
     C(success) fails the module.
   - ckpool cannot report its current log level. The module therefore remembers the last level it set,
     keyed to the pid of the instance, in O(state_file) on the managed host. When that record says the same
-    level was already set on the same pid, nothing is sent and RV(changed) is V(false). A restart (new pid)
+    level was already set on the same pid, nothing is sent and C(changed) is V(false). A restart (new pid)
     forgets the record. A change made outside this module (for example with C(ckpmsg)) cannot be seen; use
     O(force) to send the level regardless.
 author:
-  - ckpool.fleet contributors
+  - ckpool.fleet contributors (@ckpool-fleet)
 extends_documentation_fragment:
   - ckpool.fleet.ckpool
   - ckpool.fleet.ckpool.attributes
 attributes:
   check_mode:
     support: full
-    details: In check mode nothing is sent; RV(changed) is the prediction from the remembered level.
+    details: In check mode nothing is sent; C(changed) is the prediction from the remembered level.
   diff_mode:
     support: full
     details: The before state is the remembered level for the current pid, or C(unknown).
@@ -50,8 +50,9 @@ options:
   state_file:
     description:
       - File on the managed host where the last level set per socket directory and pid is remembered.
-      - Defaults to C(~/.cache/ckpool.fleet/loglevel.json) of the remote user.
+      - The default is in the home directory of the remote user.
     type: path
+    default: ~/.cache/ckpool.fleet/loglevel.json
 seealso:
   - module: ckpool.fleet.ckpool_info
 '''
@@ -173,13 +174,13 @@ def main():
     cm = CkpoolModule(argument_spec=dict(
         level=dict(type='raw', required=True),
         force=dict(type='bool', default=False),
-        state_file=dict(type='path'),
+        state_file=dict(type='path', default='~/.cache/ckpool.fleet/loglevel.json'),
     ), supports_check_mode=True)
     params = cm.params
     level = parse_level(params['level'])
     if level is None:
         cm.fail('invalid level %r: use 0-7 or one of %s' % (params['level'], ', '.join(sorted(LEVELS))))
-    state_file = params['state_file'] or os.path.expanduser('~/.cache/ckpool.fleet/loglevel.json')
+    state_file = params['state_file']
 
     try:
         pid = cm.client.read_pid()

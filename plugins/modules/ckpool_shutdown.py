@@ -20,14 +20,14 @@ description:
   - Miners connected to the instance are disconnected. Use the rolling restart or a redirect first on a
     production pool.
 author:
-  - ckpool.fleet contributors
+  - ckpool.fleet contributors (@ckpool-fleet)
 extends_documentation_fragment:
   - ckpool.fleet.ckpool
   - ckpool.fleet.ckpool.attributes
 attributes:
   check_mode:
     support: full
-    details: In check mode nothing is sent; RV(changed) tells whether the instance would be stopped.
+    details: In check mode nothing is sent; C(changed) tells whether the instance would be stopped.
   diff_mode:
     support: full
   action_group:
