@@ -369,6 +369,15 @@ ssh_wait() { # name address deadline_epoch -> 0 when a real key login succeeded
                 >>"$state_dir/hosts/$name/ssh_wait.err"
             return 1
         fi
+        # cheap probe first (no fork): is anything listening on port 22 yet?
+        if ! { : 3<>"/dev/tcp/$addr/22"; } 2>/dev/null; then
+            [ "$(date +%s)" -ge "$end" ] && {
+                echo "nothing listens on $addr:22" >>"$state_dir/hosts/$name/ssh_wait.err"
+                return 1
+            }
+            sleep 0.05
+            continue
+        fi
         if timeout 10 ssh -F "$state_dir/ssh_config" -o ControlMaster=no -o ControlPath=none \
             -o ConnectTimeout=2 "$name" true >/dev/null 2>"$state_dir/hosts/$name/ssh_wait.err"; then
             return 0
@@ -376,7 +385,6 @@ ssh_wait() { # name address deadline_epoch -> 0 when a real key login succeeded
         [ "$(date +%s)" -ge "$end" ] && return 1
         sleep 0.1
     done
-    : "$addr"
 }
 
 on_up_failure() {

@@ -64,6 +64,9 @@ def variants(delay):
         "simple_exittype_cgroup": (
             "Type=simple\nExitType=cgroup\nExecStart=%s\n"
             % daemon_cmd("simple_exittype_cgroup", delay)),
+        "simple_exittype_cgroup_restart_always": (
+            "Type=simple\nExitType=cgroup\nRestart=always\nExecStart=%s\n"
+            % daemon_cmd("simple_exittype_cgroup_restart_always", delay)),
         "forking_pidfile_exittype_cgroup": (
             "Type=forking\nExitType=cgroup\nPIDFile=/run/hd-forking_pidfile_exittype_cgroup/main.pid\n"
             "ExecStart=%s\n" % daemon_cmd("forking_pidfile_exittype_cgroup", delay, daemonize=True)),
