@@ -29,8 +29,10 @@ CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic
 PHONE = (390, 844)
 SI = {'': 1, 'K': 1e3, 'M': 1e6, 'G': 1e9, 'T': 1e12, 'P': 1e15, 'E': 1e18}
 POOL_WINDOWS = ('1m', '5m', '15m', '1hr', '6hr', '1d', '7d')
-COUNTED = ('pool-a', 'pool-b', 'pool-hung')
-EXPECTED_STATES = {'pool-a': 'healthy', 'pool-b': 'healthy', 'pool-hung': 'unhealthy', 'pool-stale': 'stale',
+COUNTED = ('edge/a', 'edge/b', 'pool-hung')
+# report label -> the pool's directory under --work (edge is one host with two instances)
+DIRS = {'edge/a': 'pool-a', 'edge/b': 'pool-b', 'pool-hung': 'pool-hung'}
+EXPECTED_STATES = {'edge/a': 'healthy', 'edge/b': 'healthy', 'pool-hung': 'unhealthy', 'pool-stale': 'stale',
                    'pool-stopped': 'unhealthy', 'pool-down': 'unreachable'}
 
 failures = []
@@ -243,7 +245,7 @@ def main():
     counted = sorted(h for h, r in rows.items() if r['counted'])
     check(counted == sorted(COUNTED), 'counted hosts %s' % counted)
 
-    statuses = dict((h, read_status(os.path.join(work, h, 'logs'))) for h in COUNTED)
+    statuses = dict((h, read_status(os.path.join(work, DIRS[h], 'logs'))) for h in COUNTED)
     for host, st in statuses.items():
         check(rows[host]['lastupdate'] == st['lastupdate'],
               '%s: pool.status changed during the test (report %s, file %s)' % (host, rows[host]['lastupdate'], st['lastupdate']))
@@ -264,7 +266,7 @@ def main():
 
     merged = {}
     for host in COUNTED:
-        for name, doc in read_users(os.path.join(work, host, 'logs')).items():
+        for name, doc in read_users(os.path.join(work, DIRS[host], 'logs')).items():
             m = merged.setdefault(name, {'5m': 0.0, 'hosts': set(), 'workers': set()})
             m['5m'] += si(doc['hashrate5m'])
             m['hosts'].add(host)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Integration test of playbooks/fleet_report.yml and the fleet_summary filter, end to end:
-# starts simulated pools (healthy, hung, stale, stopped) plus an unreachable host, runs the real
+# starts simulated pools (two healthy instances on one host, hung, stale, stopped) plus an unreachable
+# host, runs the real
 # playbook (ckpool.fleet.fleet_report) with ansible-playbook, then renders the HTML report in headless
 # Debian Chromium and checks the rendered content (check_report.py).
 set -eux
@@ -81,7 +82,14 @@ ckpool:
     ckpool_timeout: 1
   hosts:
 INV
-for name in pool-a pool-b pool-hung pool-stale pool-stopped; do
+# edge: one host running two instances (pool-a, pool-b), reported as edge/a and edge/b.
+cat >> "$work/inventory.yml" <<INV
+    edge:
+      fleet_report_instances:
+        - {name: a, socket_dir: $work/pool-a/sock, log_dir: $work/pool-a/logs}
+        - {name: b, socket_dir: $work/pool-b/sock, log_dir: $work/pool-b/logs}
+INV
+for name in pool-hung pool-stale pool-stopped; do
     extra=
     # pool-stale: its pool.status is a few seconds old and this host allows 1 s.
     [[ $name == pool-stale ]] && extra='fleet_report_stale_after: 1, '
