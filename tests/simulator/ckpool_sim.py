@@ -691,6 +691,8 @@ class Sim:
             threading.Thread(target=self.connector_processor, name='ckp@cmpq', daemon=True).start()
         threading.Thread(target=self.stratum_acceptor, name='ckp@creceiver', daemon=True).start()
         threading.Thread(target=self.ticker, name='ckp@statsupdat', daemon=True).start()
+        if self.args.sim_exit_with:
+            threading.Thread(target=self.watch_owner, name='ckp@owner', daemon=True).start()
         self.log.log(LOG_NOTICE, 'ckpool connector ready')
         self.log.log(LOG_NOTICE, 'ckpool generator ready')
         self.log.log(LOG_NOTICE, 'ckpool stratifier ready')
@@ -706,6 +708,13 @@ class Sim:
     def on_signal(self, signum, _frame):
         """SIGTERM/SIGINT: exit at once; main.pid and the socket files are left behind."""
         self.log.log(LOG_WARNING, 'Process %s received signal %d, shutting down' % (self.name, signum))
+        os._exit(0)
+
+    def watch_owner(self):
+        """--sim-exit-with PID: a test harness that dies without stopping us does not leak us."""
+        while pid_alive(self.args.sim_exit_with):
+            time.sleep(0.5)
+        self.log.log(LOG_WARNING, 'Process %s owner %d is gone, shutting down' % (self.name, self.args.sim_exit_with))
         os._exit(0)
 
     def shutdown_exit(self):
@@ -1601,6 +1610,10 @@ def parse_args(argv):
     parser.add_argument('--sim-stratum-port', type=int, default=None)
     parser.add_argument('--sim-block-every', type=int, default=0)
     parser.add_argument('--sim-daemon', action='store_true')
+    parser.add_argument('--sim-exit-with', type=int, default=0, metavar='PID',
+                        help='exit (like SIGTERM) once process PID is gone (test harness safety net)')
+    parser.add_argument('--sim-stop', action='store_true',
+                        help='stop the simulator of -s/-n (SIGTERM, then SIGKILL) and remove its socket files')
     args = parser.parse_args(argv)
     for spec in args.sim_fault:
         try:
@@ -1659,9 +1672,52 @@ def daemonize(argv):
     return code or 1
 
 
+def is_simulator(pid):
+    try:
+        with open('/proc/%d/cmdline' % pid, 'rb') as handle:
+            return b'ckpool_sim.py' in handle.read()
+    except OSError:
+        return False
+
+
+def stop_instance(sockdir, timeout=5.0):
+    """--sim-stop: SIGTERM the simulator named by SOCKDIR/main.pid (then SIGKILL); 0 when stopped.
+
+    Only a pid whose command line is this simulator is signalled.  Like SIGTERM on ckpool, the
+    socket files and main.pid are left behind; --sim-stop removes them afterwards.
+    """
+    pidfile = os.path.join(sockdir, 'main.pid')
+    try:
+        with open(pidfile) as handle:
+            pid = int(handle.read().strip())
+    except (OSError, ValueError):
+        return 0
+    if pid_alive(pid) and is_simulator(pid):
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                break
+            deadline = time.monotonic() + timeout
+            while pid_alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            if not pid_alive(pid):
+                break
+    if pid_alive(pid) and is_simulator(pid):
+        return 1
+    for name in SOCKET_NAMES + ('main.pid',):
+        try:
+            os.unlink(os.path.join(sockdir, name))
+        except OSError:
+            pass
+    return 0
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
+    if args.sim_stop:
+        return stop_instance(os.path.abspath(args.sockdir or '/tmp/%s/' % args.name))
     if args.sim_daemon or args.daemonise:
         return daemonize(argv)
     try:

@@ -158,6 +158,21 @@ def pid_alive(pid):
         return False
 
 
+def group_alive(pgid):
+    """True while the process group has a member that is not a zombie."""
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            with open('/proc/%s/stat' % entry) as handle:
+                fields = handle.read().rsplit(')', 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in ('Z', 'X'):
+            return True
+    return False
+
+
 def kill_group(pgid, timeout=5.0):
     """SIGTERM the process group pgid, then SIGKILL what is left after timeout."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
@@ -167,9 +182,7 @@ def kill_group(pgid, timeout=5.0):
             return
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            try:
-                os.killpg(pgid, 0)
-            except ProcessLookupError:
+            if not group_alive(pgid):
                 return
             time.sleep(0.02)
 
@@ -222,6 +235,8 @@ class SimPool:
             self.args += ['--sim-block-every', str(block_every)]
         if group is not None:
             self.args += ['-g', str(group)]
+        # a harness that dies without calling stop() must not leak simulators
+        self.args += ['--sim-exit-with', str(os.getpid())]
         self.args += list(extra_args)
         self.conf = conf
         self.proc = None

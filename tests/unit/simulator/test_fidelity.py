@@ -69,46 +69,76 @@ def expected_outcome(rec):
     raise AssertionError('unknown capture outcome %r' % outcome)
 
 
-@pytest.fixture(scope='module')
-def replay_pool():
-    pool = SimPool().start()
-    yield pool
-    pool.stop()
-
-
-@pytest.mark.parametrize('rec', STEP3, ids=['%s-%s' % (r['socket'], r['command'][:40]) for r in STEP3])
-def test_replay_command(replay_pool, rec):
+def replay_one(pool, rec):
+    """Replay one captured record on pool; returns a list of mismatch descriptions."""
     payload, shut_wr = payload_for(rec)
     want = expected_outcome(rec)
     timeout = HANG_DEADLINE if want == 'timeout' else 3.0
-    got = exchange(replay_pool.socket_path(rec['socket']), payload, timeout=timeout, shut_wr=shut_wr)
-    assert got.outcome == want, (rec['command'], got)
+    got = exchange(pool.socket_path(rec['socket']), payload, timeout=timeout, shut_wr=shut_wr)
+    label = '%s %r' % (rec['socket'], rec['command'][:60])
+    if got.outcome != want:
+        return ['%s: outcome %s, captured %s (%r)' % (label, got.outcome, want, got)]
     if want == 'reply':
         if rec['reply'].startswith('{'):
-            assert key_tree(json.loads(got.reply)) == key_tree(json.loads(rec['reply']))
-        else:
-            assert got.reply == rec['reply']
-    if want == 'partial':
-        assert got.raw.hex() == rec['reply_raw_hex']
-    if want == 'timeout':
+            if key_tree(json.loads(got.reply)) != key_tree(json.loads(rec['reply'])):
+                return ['%s: JSON keys differ: %s' % (label, got.reply)]
+        elif got.reply != rec['reply']:
+            return ['%s: reply %r, captured %r' % (label, got.reply, rec['reply'])]
+    if want == 'partial' and got.raw.hex() != rec['reply_raw_hex']:
+        return ['%s: partial bytes %s, captured %s' % (label, got.raw.hex(), rec['reply_raw_hex'])]
+    if want == 'timeout' and pool.request(rec['socket'], 'ping').reply != 'pong':
         # the listener keeps serving other clients while the JSON connection stays open
-        assert replay_pool.request(rec['socket'], 'ping').reply == 'pong'
+        return ['%s: socket stopped serving after the hang' % label]
+    return []
 
 
-def test_replay_is_logged(replay_pool):
-    """Every replayed command reached the command log (run after the replay in this module)."""
-    entries = replay_pool.commands()
-    assert len(entries) >= len(STEP3) - 1
-    assert {'t', 'pid', 'socket', 'command', 'reply', 'outcome'} <= set(entries[0])
-    outcomes = {e['outcome'] for e in entries}
-    assert {'reply', 'eof', 'hang'} <= outcomes
+@pytest.mark.parametrize('capture', ['step3_listener.jsonl', 'step3_stratifier.jsonl', 'step3_connector.jsonl',
+                                     'step3_generator.jsonl', 'step3_variants.jsonl',
+                                     'step4_stats_with_clients.jsonl'])
+def test_replay_capture(make_sim, capture):
+    """Every record of one capture file, in order, against one fresh simulator.
+
+    (ansible-test runs each test in a forked child, so one simulator per test, not per module.)
+    """
+    pool = make_sim()
+    records = load_jsonl(capture)
+    assert records
+    problems = []
+    for rec in records:
+        problems += replay_one(pool, rec)
+    assert not problems, '\n'.join(problems)
 
 
-def test_getbase_matches_capture_keys(replay_pool):
+def test_replay_is_logged():
+    """Every replayed command reaches the command log with the matching outcome."""
+    pool = SimPool().start()
+    try:
+        expected = []
+        for rec in STEP3:
+            payload, shut_wr = payload_for(rec)
+            want = expected_outcome(rec)
+            exchange(pool.socket_path(rec['socket']), payload, timeout=0.3 if want == 'timeout' else 3.0,
+                     shut_wr=shut_wr)
+            if rec['command'].startswith('<empty') or payload == b'ping':
+                continue        # framing errors are logged with command null
+            command = 'a' * 100000 if rec['command'].startswith('<100000') else rec['command']
+            logged = {'reply': 'reply', 'eof': 'eof', 'timeout': 'hang', 'partial': 'fd'}[want]
+            expected.append((rec['socket'], command, logged))
+        entries = pool.commands()
+        assert {'t', 'pid', 'socket', 'command', 'reply', 'outcome'} <= set(entries[0])
+        got = [(e['socket'], e['command'], e['outcome']) for e in entries if e['command'] is not None]
+        assert got == expected
+        framing = [e for e in entries if e['command'] is None]
+        assert sorted(e['error'] for e in framing) == sorted(['invalid_length'] * 5)
+    finally:
+        pool.stop()
+
+
+def test_getbase_matches_capture_keys(sim):
     with open(os.path.join(CAPTURES, 'generator_getbase.txt')) as handle:
         text = handle.read()
     captured = text.split('Received response: ', 1)[1].split('\n--- stderr', 1)[0].replace('\n', '')
-    assert list(replay_pool.json('generator', 'getbase')) == list(json.loads(captured))
+    assert list(sim.json('generator', 'getbase')) == list(json.loads(captured))
 
 
 IDLE = load_jsonl('step3_idle.jsonl')
