@@ -16,6 +16,8 @@ candidate unit runs these scenarios, each from a fresh start:
   crash_plain   no handover, kill -SEGV: restarted (baseline)?
   shutdown      after a handover: SIGTERM to the daemon (ckpool's ``shutdown``): unit goes
                 inactive and is NOT restarted?
+  stop_during_handover  ``systemctl stop`` 5 ms after triggering a handover: stopped cleanly
+                in < 5 s (not by TimeoutStopSec + SIGKILL), no daemon left?
 
 Prints a table and writes JSON; exits non-zero when the RECOMMENDED design (supervisor)
 fails any scenario, so it can run in CI as a regression test.
@@ -34,7 +36,7 @@ TESTBED = os.path.join(os.path.dirname(HERE), "testbed.sh")
 LIBEXEC = "/usr/local/libexec/ckpool-testbed"
 PY = "/usr/bin/python3"
 HOST = "pool01"
-RECOMMENDED = "supervisor"
+RECOMMENDED = ("supervisor", "supervisor_sim")
 
 COMMON = """[Unit]
 Description=ckpool handover test unit ({name})
@@ -55,8 +57,23 @@ def daemon_cmd(name, delay, daemonize=False):
     return cmd + (" --daemonize" if daemonize else "")
 
 
+def sup(name, inner):
+    return ("Type=notify\nNotifyAccess=main\nKillMode=mixed\n"
+            "ExecStart=%s %s/ckpool_supervise.py --pidfile /run/hd-%s/main.pid -- %s\n"
+            % (PY, LIBEXEC, name, inner))
+
+
+def sim_cmd(name):
+    return ("%s %s/ckpool_sim.py -q -c /etc/hd-%s.conf -n hd-%s -s /run/hd-%s "
+            "--sim-stratum-port 0" % (PY, LIBEXEC, name, name, name))
+
+
+STAND_IN = {"daemon": "handover_daemon.py", "trigger": "signal", "shutdown": "signal"}
+SIM = {"daemon": "ckpool_sim.py", "trigger": "listener", "shutdown": "listener"}
+
+
 def variants(delay):
-    return {
+    out = {
         "forking_pidfile": (
             "Type=forking\nPIDFile=/run/hd-forking_pidfile/main.pid\nExecStart=%s\n"
             % daemon_cmd("forking_pidfile", delay, daemonize=True)),
@@ -70,11 +87,14 @@ def variants(delay):
         "forking_pidfile_exittype_cgroup": (
             "Type=forking\nExitType=cgroup\nPIDFile=/run/hd-forking_pidfile_exittype_cgroup/main.pid\n"
             "ExecStart=%s\n" % daemon_cmd("forking_pidfile_exittype_cgroup", delay, daemonize=True)),
-        "supervisor": (
-            "Type=notify\nNotifyAccess=main\nKillMode=mixed\n"
-            "ExecStart=%s %s/ckpool_supervise.py --pidfile /run/hd-supervisor/main.pid -- %s\n"
-            % (PY, LIBEXEC, daemon_cmd("supervisor", delay))),
+        "supervisor": sup("supervisor", daemon_cmd("supervisor", delay)),
     }
+    out = dict((k, dict(STAND_IN, body=v)) for k, v in out.items())
+    # the recommended design again, around the project's ckpool simulator (real "restart"
+    # and "shutdown" over the listener socket, ckpool's own pid-file timing)
+    out["supervisor_sim"] = dict(SIM, body=sup("supervisor_sim", sim_cmd("supervisor_sim")))
+    out["simple_sim"] = dict(SIM, body="Type=simple\nExecStart=%s\n" % sim_cmd("simple_sim"))
+    return out
 
 
 class Host(object):
@@ -101,7 +121,7 @@ class Host(object):
 
     def show(self, unit):
         text = self.out("systemctl show -p ActiveState -p SubState -p MainPID -p NRestarts "
-                        "-p Result %s" % unit)
+                        "-p Result -p StatusText %s" % unit)
         return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
 
     def pidfile(self, name):
@@ -114,13 +134,18 @@ class Host(object):
         return self.run("test -d /proc/%d && ! grep -q '^State:.*Z' /proc/%d/status" % (pid, pid)
                         ).returncode == 0
 
-    def daemons(self, name):
-        # processes whose argv[1] is the stand-in daemon serving this unit's pid file
-        text = self.run("pgrep -f -- '--pidfile /run/hd-%s/main.pid' | while read p; do "
+    def daemons(self, name, script):
+        # processes whose argv[1] is the daemon script serving this unit's run directory
+        text = self.run("pgrep -f -- '/run/hd-%s(/| |$)' | while read p; do "
                         "a=$(tr '\\0' ' ' </proc/$p/cmdline | cut -d' ' -f2); "
-                        "case $a in */handover_daemon.py) echo $p;; esac; done"
-                        % name).stdout
+                        "case $a in */%s) echo $p;; esac; done"
+                        % (name, script)).stdout
         return sorted(int(x) for x in text.split())
+
+    def listener(self, name, command):
+        return self.run("%s -c 'import sys; sys.path.insert(0, \"%s\"); import ckpool_sim; "
+                        "print(ckpool_sim.unix_request(\"/run/hd-%s/listener\", \"%s\"))'"
+                        % (PY, LIBEXEC, name, command))
 
 
 def verdict(res):
@@ -144,20 +169,34 @@ class Precondition(Exception):
 
 
 class Matrix(object):
-    def __init__(self, host, name):
+    def __init__(self, host, name, spec):
         self.h = host
         self.name = name
+        self.spec = spec
         self.unit = "hd-%s.service" % name
+
+    def trigger_handover(self, pid):
+        if self.spec["trigger"] == "listener":
+            self.h.listener(self.name, "restart")
+        else:
+            self.h.kill("USR1", pid)
+
+    def trigger_shutdown(self, pid):
+        if self.spec["shutdown"] == "listener":
+            self.h.listener(self.name, "shutdown")
+        else:
+            self.h.kill("TERM", pid)
 
     def fresh_start(self):
         self.h.run("systemctl stop %s; systemctl reset-failed %s; rm -f /var/log/hd-%s.jsonl"
                    % (self.unit, self.unit, self.name))
         rc = self.h.run("systemctl start %s" % self.unit, timeout=30).returncode
+        self.pidfile_when_started = self.h.pidfile(self.name)
         pid = wait_for(lambda: self.h.pidfile(self.name), 5)
         return rc, pid
 
     def handover(self, old):
-        self.h.kill("USR1", old)
+        self.trigger_handover(old)
         new = wait_for(lambda: (lambda p: p if p and p != old and self.h.alive(p) else 0)(
             self.h.pidfile(self.name)), 5)
         return new
@@ -170,8 +209,9 @@ class Matrix(object):
             "main_pid": int(st.get("MainPID", "0") or 0),
             "n_restarts": int(st.get("NRestarts", "0") or 0),
             "result": st.get("Result"),
+            "status_text": st.get("StatusText"),
             "pidfile": self.h.pidfile(self.name),
-            "daemons": self.h.daemons(self.name),
+            "daemons": self.h.daemons(self.name, self.spec["daemon"]),
         }
         if extra:
             snap.update(extra)
@@ -186,7 +226,8 @@ class Matrix(object):
             time.sleep(1.5)  # > RestartSec: a restart from scratch would show by now
             if not new:
                 break
-        snap = self.snapshot({"start_rc": rc, "pids": pids})
+        snap = self.snapshot({"start_rc": rc, "pids": pids,
+                              "pidfile_when_start_returned": self.pidfile_when_started})
         new = pids[-1]
         snap["new_alive"] = self.h.alive(new)
         snap["ok"] = bool(rc == 0 and new and snap["new_alive"] and snap["active"] == "active"
@@ -213,6 +254,21 @@ class Matrix(object):
         snap["new_alive"] = self.h.alive(new)
         snap["ok"] = bool(stop.returncode == 0 and snap["active"] == "inactive"
                           and not snap["daemons"])
+        return snap
+
+    def sc_stop_during_handover(self):
+        rc, first = self.fresh_start()
+        if not first:
+            raise Precondition("daemon did not start")
+        self.trigger_handover(first)
+        time.sleep(0.005)
+        t0 = time.monotonic()
+        stop = self.h.run("systemctl stop %s" % self.unit, timeout=40)
+        took = round(time.monotonic() - t0, 2)
+        snap = self.snapshot({"pids": [first], "stop_rc": stop.returncode, "stop_s": took})
+        # a design that leans on TimeoutStopSec (10 s) and SIGKILL does not count as clean
+        snap["ok"] = bool(stop.returncode == 0 and snap["active"] in ("inactive", "failed")
+                          and not snap["daemons"] and took < 5)
         return snap
 
     def sc_restart(self):
@@ -252,14 +308,15 @@ class Matrix(object):
 
     def sc_shutdown(self):
         rc, first, new = self._after_handover()
-        self.h.kill("TERM", new)
+        self.trigger_shutdown(new)
         time.sleep(2.5)  # > RestartSec
         snap = self.snapshot({"pids": [first, new]})
         snap["ok"] = bool(snap["active"] in ("inactive", "failed") and snap["n_restarts"] == 0
                           and not snap["daemons"] and snap["result"] == "success")
         return snap
 
-    SCENARIOS = ("handover", "stop", "restart", "crash", "crash_plain", "shutdown")
+    SCENARIOS = ("handover", "stop", "restart", "crash", "crash_plain", "shutdown",
+                 "stop_during_handover")
 
     def run_all(self):
         out = {}
@@ -270,7 +327,7 @@ class Matrix(object):
                 out[sc] = {"ok": False, "na": True, "error": str(exc)}
             except Exception as exc:  # record, go on with the next scenario
                 out[sc] = {"ok": False, "error": repr(exc)}
-            sys.stderr.write("  %-32s %-12s %s\n" % (self.name, sc, verdict(out[sc]) + " " +
+            sys.stderr.write("  %-38s %-12s %s\n" % (self.name, sc, verdict(out[sc]) + " " +
                                                       ("" if out[sc]["ok"] else json.dumps(out[sc]))))
         self.h.run("systemctl stop %s; systemctl reset-failed %s" % (self.unit, self.unit))
         return out
@@ -295,22 +352,29 @@ def main():
     try:
         version = host.out("systemctl --version | head -n 1")
         host.run("mkdir -p %s" % LIBEXEC, check=True)
-        for script in ("handover_daemon.py", "ckpool_supervise.py"):
-            with open(os.path.join(HERE, script)) as fh:
+        sim = os.path.join(os.path.dirname(os.path.dirname(HERE)), "simulator", "ckpool_sim.py")
+        for script in (os.path.join(HERE, "handover_daemon.py"),
+                       os.path.join(HERE, "ckpool_supervise.py"), sim):
+            with open(script) as fh:
+                script = os.path.basename(script)
                 host.run("cat > %s/%s && chmod 0755 %s/%s" % (LIBEXEC, script, LIBEXEC, script),
                          check=True, input_text=fh.read())
         units = variants(args.pid_write_delay)
         wanted = args.variants.split(",") if args.variants else list(units)
         for name in wanted:
-            text = COMMON.format(name=name, body=units[name])
+            text = COMMON.format(name=name, body=units[name]["body"])
             host.run("cat > /etc/systemd/system/hd-%s.service" % name, check=True,
                      input_text=text)
+            if units[name]["daemon"] == "ckpool_sim.py":
+                host.run("cat > /etc/hd-%s.conf" % name, check=True, input_text=json.dumps(
+                    {"logdir": "/var/log/hd-%s" % name, "serverurl": ["127.0.0.1:0"],
+                     "btcaddress": "testbed"}))
         host.run("systemctl daemon-reload", check=True)
         for name in wanted:
             verify = host.run("systemd-analyze verify /etc/systemd/system/hd-%s.service" % name)
-            results[name] = {"unit": COMMON.format(name=name, body=units[name]),
+            results[name] = {"unit": COMMON.format(name=name, body=units[name]["body"]),
                              "verify_rc": verify.returncode,
-                             "scenarios": Matrix(host, name).run_all()}
+                             "scenarios": Matrix(host, name, units[name]).run_all()}
     finally:
         if not args.keep:
             subprocess.run([TESTBED, "--prefix", args.prefix, "down"], check=False)
@@ -321,14 +385,16 @@ def main():
         with open(args.json, "w") as fh:
             json.dump(report, fh, indent=1, sort_keys=True)
     scen = Matrix.SCENARIOS
-    print("%-32s %s" % ("unit design", " ".join("%-11s" % s for s in scen)))
+    print("%-38s %s" % ("unit design", " ".join("%-11s" % s[:11] for s in scen)))
     for name, res in results.items():
-        print("%-32s %s" % (name, " ".join("%-11s" % verdict(res["scenarios"][s]) for s in scen)))
-    rec = results.get(RECOMMENDED)
-    if rec is not None and not all(rec["scenarios"][s]["ok"] for s in scen):
-        print("RECOMMENDED design '%s' failed a scenario" % RECOMMENDED)
-        return 1
-    return 0
+        print("%-38s %s" % (name, " ".join("%-11s" % verdict(res["scenarios"][s]) for s in scen)))
+    rc = 0
+    for name in RECOMMENDED:
+        rec = results.get(name)
+        if rec is not None and not all(rec["scenarios"][s]["ok"] for s in scen):
+            print("RECOMMENDED design '%s' failed a scenario" % name)
+            rc = 1
+    return rc
 
 
 if __name__ == "__main__":
