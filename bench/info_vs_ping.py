@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ckpool.fleet contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Benchmark: ckpool_info (gather: pool,health) per host vs ansible.builtin.ping, side by side.
+
+Starts N simulated pools (tests/simulator/fleet.py), one per inventory host (local connection, same
+Python, same forks), then runs these playbooks over all N hosts, interleaved, R rounds:
+
+  noop   no module at all (ansible-playbook start-up, inventory, play set-up): the fixed cost
+  ping   ansible.builtin.ping
+  info   ckpool.fleet.ckpool_info  gather: [pool, health]   (structured data)
+  naive  ansible.builtin.command: cat LOGDIR/pool/pool.status   (raw text only, the "naive" reference;
+         the issue's naive approach pipes `stats` into ckpmsg, which is not installed here)
+
+and prints median wall times and the ratios info/ping and naive/ping, both raw and per host with the
+fixed cost (noop) taken out.  Target (issue 4): info <= 1.05 x ping.
+
+    /root/.cache/ckpool-fleet/venv/bin/python bench/info_vs_ping.py --hosts 50 --rounds 5 --forks 5
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _common as c  # noqa: E402 pylint: disable=wrong-import-position
+
+PLAYS = {
+    'noop': "    - name: Nothing\n      ansible.builtin.meta: noop\n",
+    'ping': "    - name: Ping\n      ansible.builtin.ping:\n",
+    'info': ("    - name: Pool status and health\n      ckpool.fleet.ckpool_info:\n"
+             "        socket_dir: \"{{ ckpool_socket_dir }}\"\n        log_dir: \"{{ ckpool_log_dir }}\"\n"
+             "        gather: [pool, health]\n"),
+    'naive': ("    - name: Raw pool.status text\n      ansible.builtin.command: cat {{ ckpool_log_dir }}/pool/pool.status\n"
+              "      changed_when: false\n"),
+}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--hosts', type=int, default=50)
+    ap.add_argument('--rounds', type=int, default=5)
+    ap.add_argument('--forks', type=int, default=5)
+    ap.add_argument('--strategy', default='', help='e.g. mitogen_linear (needs ANSIBLE_STRATEGY_PLUGINS)')
+    ap.add_argument('--json', help='also write the results here')
+    ap.add_argument('--keep', action='store_true')
+    args = ap.parse_args()
+
+    work = c.workdir('bench-info-ping.')
+    coll = c.collections_path(work)
+    base = os.path.join(work, 'fleet')
+    py = sys.executable
+    fleet = os.path.join(c.SIMULATOR_DIR, 'fleet.py')
+    subprocess.run([py, fleet, 'up', '--count', str(args.hosts), '--base', base, '--users', '3',
+                    '--status-interval', '60'], check=True, stdout=subprocess.DEVNULL, timeout=600)
+    try:
+        inventory = os.path.join(base, 'inventory.ini')
+        books = {}
+        for name, task in PLAYS.items():
+            path = os.path.join(work, name + '.yml')
+            with open(path, 'w') as f:
+                f.write('- name: %s\n  hosts: all\n  gather_facts: false\n  tasks:\n%s' % (name, task))
+            books[name] = path
+        env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=coll, ANSIBLE_FORKS=str(args.forks),
+                   ANSIBLE_HOST_KEY_CHECKING='False', ANSIBLE_RETRY_FILES_ENABLED='False',
+                   ANSIBLE_DEPRECATION_WARNINGS='False', ANSIBLE_NOCOLOR='1')
+        if args.strategy:
+            env['ANSIBLE_STRATEGY'] = args.strategy
+        playbook = c.venv_bin('ansible-playbook')
+        order = list(PLAYS)
+        times = dict((name, []) for name in order)
+        # warm-up (imports, pyc) not measured
+        for name in order:
+            c.run_timed([playbook, '-i', inventory, books[name]], env=env)
+        for rnd in range(args.rounds):
+            rotated = order[rnd % len(order):] + order[:rnd % len(order)]
+            for name in rotated:
+                seconds, out = c.run_timed([playbook, '-i', inventory, books[name]], env=env)
+                ok_hosts = sum(1 for line in out.splitlines() if ' ok=1 ' in line and ' failed=0 ' in line
+                               and ' unreachable=0 ' in line)
+                if name != 'noop' and ok_hosts != args.hosts:
+                    raise SystemExit('%s run did not succeed on every host:\n%s' % (name, out[-2000:]))
+                times[name].append(seconds)
+        med = dict((name, c.median(v)) for name, v in times.items())
+        fixed = med['noop']
+        per_host = dict((name, (med[name] - fixed) / args.hosts * 1000.0) for name in order)
+        result = {
+            'command': c.command_line(), 'hosts': args.hosts, 'rounds': args.rounds, 'forks': args.forks,
+            'strategy': args.strategy or 'linear', 'seconds': times, 'median_s': med,
+            'per_host_ms_above_noop': per_host,
+            'ratio_info_ping_wall': med['info'] / med['ping'],
+            'ratio_info_ping_per_host': per_host['info'] / per_host['ping'],
+            'ratio_naive_ping_wall': med['naive'] / med['ping'],
+            'ratio_naive_ping_per_host': per_host['naive'] / per_host['ping'],
+        }
+        print('# %s' % result['command'])
+        print('# %d local-connection hosts, one simulated pool each, forks=%d, strategy=%s, %d rounds (interleaved)'
+              % (args.hosts, args.forks, result['strategy'], args.rounds))
+        print('%-6s %10s %12s %22s' % ('play', 'median s', 'range s', 'per host ms (-noop)'))
+        for name in order:
+            print('%-6s %10.2f %12s %22.1f' % (name, med[name], c.spread(times[name]), per_host[name]))
+        print('ratio info/ping : wall %.3f   per host %.3f   (target <= 1.05)'
+              % (result['ratio_info_ping_wall'], result['ratio_info_ping_per_host']))
+        print('ratio naive/ping: wall %.3f   per host %.3f'
+              % (result['ratio_naive_ping_wall'], result['ratio_naive_ping_per_host']))
+        if args.json:
+            with open(args.json, 'w') as f:
+                json.dump(result, f, indent=1)
+    finally:
+        subprocess.run([py, fleet, 'down', '--base', base, '--clean'], check=False, stdout=subprocess.DEVNULL,
+                       timeout=600)
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
