@@ -229,6 +229,7 @@ class CommandLog:
     def __init__(self, path):
         self.path = path
         self.lock = threading.Lock()
+        os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644))   # exists from the start
 
     def add(self, sockname, command, reply, outcome, **extra):
         entry = {'t': round(time.time(), 6), 'pid': os.getpid(), 'socket': sockname,

@@ -431,3 +431,19 @@ class SimPool:
             except subprocess.TimeoutExpired:
                 pass
         return proc
+
+
+def main(argv=None):
+    """python fixture.py SOCKDIR SOCKET COMMAND [TIMEOUT]: one request, the outcome as JSON on stdout."""
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) not in (3, 4):
+        sys.stderr.write('usage: fixture.py SOCKDIR SOCKET COMMAND [TIMEOUT]\n')
+        return 2
+    timeout = float(argv[3]) if len(argv) == 4 else 2.0
+    got = exchange(os.path.join(argv[0], argv[1]), frame(argv[2]), timeout=timeout)
+    print(json.dumps({'outcome': got.outcome, 'reply': got.reply, 'ms': round(got.ms, 3)}))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

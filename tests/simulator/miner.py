@@ -223,7 +223,10 @@ def run_connection(index, worker, args, stop):
             next_submit = time.monotonic() + args.interval
             seen = 0
             while not stop.is_set():
-                client.drain(min(0.2, max(next_submit - time.monotonic(), 0)))
+                if args.interval > 0:
+                    client.drain(min(0.2, max(next_submit - time.monotonic(), 0.001)))
+                else:
+                    client.drain(0.2)
                 for msg in client.received[seen:]:
                     if isinstance(msg, dict) and msg.get('method') == 'client.reconnect':
                         params = msg.get('params') or []
