@@ -4,6 +4,7 @@
 """Shared helpers of the benchmarks in bench/ (not part of the collection's plugins)."""
 
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -42,17 +43,38 @@ def venv_bin(name):
     return found
 
 
-def run_timed(cmd, env=None, cwd=None, timeout=1800):
-    """Run ``cmd``; return (seconds, stdout). Fails loudly on a non-zero exit."""
+def cpu_children():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_timed(cmd, env=None, cwd=None, timeout=1800, with_cpu=False):
+    """Run ``cmd``; return (seconds, stdout), or (seconds, cpu_seconds, stdout) with ``with_cpu``.
+
+    cpu_seconds is the user+system CPU time of the command and every descendant it waited for
+    (ansible-playbook, its forks and the module processes), which other load on the machine
+    disturbs much less than wall time.  Fails loudly on a non-zero exit.
+    """
+    cpu0 = cpu_children()
     start = time.perf_counter()
     proc = subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           timeout=timeout, check=False)
     elapsed = time.perf_counter() - start
+    cpu = cpu_children() - cpu0
     out = proc.stdout.decode(errors='replace')
     if proc.returncode != 0:
         sys.stderr.write(out[-4000:])
         raise SystemExit('command failed (%d): %s' % (proc.returncode, ' '.join(cmd)))
+    if with_cpu:
+        return elapsed, cpu, out
     return elapsed, out
+
+
+def load_average():
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return None
 
 
 def median(values):
