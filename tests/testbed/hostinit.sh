@@ -147,7 +147,7 @@ case $mode in
     systemd)
         exec env -i container=ckpool-testbed TERM=dumb \
             PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-            /lib/systemd/systemd --system --unit=multi-user.target --log-target=console \
+            /lib/systemd/systemd --system --unit=multi-user.target --log-target=journal-or-kmsg \
             --show-status=false
         ;;
     *)
