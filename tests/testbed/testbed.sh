@@ -37,7 +37,7 @@ now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
 
 usage() {
-    sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     exit "${1:-2}"
 }
 
@@ -514,6 +514,9 @@ EOF
         printf '%s\n' "$pid" >"$state_dir/hosts/$name/init_pid"
     done
 
+    local t_launch
+    t_launch=$(elapsed "$t0")
+
     # every sshd must accept a real key login before the deadline
     local deadline=$(($(date +%s) + timeout))
     local -a waiters=()
@@ -531,6 +534,9 @@ EOF
         done
         die "sshd not reachable on ${#failed[@]} host(s): ${failed[*]}"
     fi
+
+    local t_ssh
+    t_ssh=$(elapsed "$t0")
 
     if [ $systemd = 1 ]; then
         # wait for the boot to finish; a degraded system is reported, not hidden
@@ -552,7 +558,7 @@ EOF
     write_inventory "${names[@]}"
     write_hosts_json "${names[@]}"
     trap - EXIT INT TERM
-    log "up: $count host(s) (prefix $prefix, subnet $subnet.0/24, $([ $systemd = 1 ] && echo systemd || echo plain)) in $(elapsed "$t0") s (network ${t_net} s); state: $state_dir"
+    log "up: $count host(s) (prefix $prefix, subnet $subnet.0/24, $([ $systemd = 1 ] && echo systemd || echo plain)) in $(elapsed "$t0") s (network ${t_net} s, init pids ${t_launch} s, ssh ${t_ssh} s); state: $state_dir"
     printf '%s\n' "$state_dir/inventory.ini"
 }
 
