@@ -183,7 +183,7 @@ wait_gone() { # deadline_seconds pid...
 cmd_down() {
     local t0 ns pid s leftovers=0
     t0=$(now)
-    local -a nss inits sysd_inits
+    local -a nss inits sysd_inits pids
     mapfile -t nss < <(bed_netns)
 
     # 1. close SSH ControlPersist masters
