@@ -50,7 +50,8 @@ DEFAULT_TIMEOUT = 5.0
 # The connector of a freshly started ckpool answers only on 5-second
 # boundaries (observed 2.6-5.0 s): give it its own, longer deadline.
 DEFAULT_CONNECTOR_TIMEOUT = 6.0
-DEFAULT_MAX_REPLY = 4 * 1024 * 1024
+# A mainnet work template (getbase) carries every transaction: megabytes.
+DEFAULT_MAX_REPLY = 16 * 1024 * 1024
 PID_FILE = 'main.pid'
 
 # Commands that only read.  Only these may be sent in check mode.  ckpool

@@ -274,14 +274,55 @@ file_errors:
   type: list
   elements: dict
 workbase:
-  description: The generator's current work template (C(getbase)) with C(best) (C(getbest)). Null when not running.
+  description:
+    - Summary of the generator's current work template (C(getbase)) and the best block hash (C(getbest)).
+      The transactions themselves are not returned, only their number. Null when not running.
   returned: when O(gather) contains C(workbase) and O(query) is not set
   type: dict
+  contains:
+    height:
+      description: Height of the block being worked on.
+      type: int
+    previousblockhash:
+      description: Hash of the previous block.
+      type: str
+    coinbasevalue:
+      description: Coinbase value in satoshis (subsidy plus fees).
+      type: int
+    diff:
+      description: Network difficulty.
+      type: float
+    ntime:
+      description: Block time ckpool uses, hex.
+      type: str
+    curtime:
+      description: Template time, unix seconds.
+      type: int
+    version:
+      description: Block version.
+      type: int
+    bits:
+      description: Compact target, hex.
+      type: str
+    transactions:
+      description: Number of transactions in the template.
+      type: int
+    best:
+      description: Best block hash bitcoind reports (C(getbest)).
+      type: str
+  sample: {"height": 102, "previousblockhash": "6f8a5aba...", "coinbasevalue": 5000000000, "diff": 4.66e-10,
+           "ntime": "6b052a52", "curtime": 1795500626, "version": 536870912, "bits": "207fffff", "transactions": 0,
+           "best": "6f8a5aba..."}
 blocks:
-  description: Blocks the pool solved according to C(ckpool.log), newest first.
+  description:
+    - Blocks the pool solved according to C(ckpool.log) (C(Solved and confirmed block H by WORKER) and
+      C(BLOCK ACCEPTED!) lines), newest first, at most O(blocks_limit), read from the end of the log with
+      the O(log_max_bytes) bound. Times are the log's local time converted to unix time.
   returned: when O(gather) contains C(blocks) and O(query) is not set
   type: list
   elements: dict
+  sample: [{"time": 1795500700.123, "height": 103, "worker": "alice.rig1", "user": "alice", "accepted": true,
+            "line": "[2026-11-24 06:11:40.123] Solved and confirmed block 103 by alice.rig1"}]
 query_result:
   description: Value of O(query) over the gathered result.
   returned: when O(query) is set
@@ -325,6 +366,8 @@ else:
     JMESPATH_IMPORT_ERROR = None
 
 
+WORKBASE_KEYS = ('height', 'previousblockhash', 'coinbasevalue', 'diff', 'ntime', 'curtime', 'version',
+                 'bbversion', 'bits', 'target', 'mintime', 'sizelimit')
 SUBSETS = ('process', 'health', 'pool', 'stratifier', 'connector', 'users', 'workers', 'workbase', 'blocks')
 DEFAULT_SUBSETS = ('process', 'health', 'pool', 'stratifier', 'connector')
 
@@ -459,10 +502,15 @@ class Gatherer:
     def workbase(self):
         try:
             base = self.client.query_json('generator', 'getbase')
-            base['best'] = self.client.send('generator', 'getbest', expect_reply=True)
-            return base
+            best = self.client.send('generator', 'getbest', expect_reply=True)
         except CkpoolNotRunning:
             return None
+        # the template carries every transaction (megabytes on mainnet): keep the summary only
+        summary = dict((key, base.get(key)) for key in WORKBASE_KEYS)
+        txns = base.get('transactions')
+        summary['transactions'] = len(txns) if isinstance(txns, list) else None
+        summary['best'] = best
+        return summary
 
     def blocks(self):
         log_dir = self.log_dir()

@@ -194,6 +194,10 @@ def test_shutdown_check_apply_reapply(pool, run_module):
 def test_shutdown_force_escalates_only_for_ckpool(pool, run_module):
     pid = pool.pid
     os.kill(pid, signal.SIGSTOP)  # a hung ckpool: the kernel accepts connections, nothing answers
+    deadline = time.monotonic() + 5
+    while open('/proc/%d/stat' % pid).read().rsplit(')', 1)[1].split()[0] != 'T':
+        assert time.monotonic() < deadline, 'SIGSTOP did not take effect'
+        time.sleep(0.01)
     args = dict(socket_dir=pool.sockdir, timeout=0.5, wait_timeout=2)
     started = time.monotonic()
     result, failed = run_module(ckpool_shutdown, args)
@@ -213,3 +217,41 @@ def test_shutdown_refuses_to_signal_a_foreign_pid(tmp_path, run_module):
     result, failed = run_module(ckpool_shutdown, dict(socket_dir=str(sockdir), timeout=0.5, wait_timeout=0.5,
                                                       force=True))
     assert failed and 'not a ckpool process' in result['msg']
+
+
+# ------------------------------------------------- ckpool_info: workbase, blocks
+def test_info_workbase_summary_is_opt_in(pool, run_module):
+    result, failed = run_module(ckpool_info, dict(socket_dir=pool.sockdir, gather=['workbase']))
+    assert not failed, result
+    base = result['workbase']
+    assert isinstance(base['height'], int) and isinstance(base['transactions'], int)
+    assert len(base['previousblockhash']) == 64 and len(base['best']) == 64
+    assert base['coinbasevalue'] > 0 and 'diff' in base and 'ntime' in base
+    assert [(c['socket'], c['command']) for c in result['commands']] == [('generator', 'getbase'),
+                                                                          ('generator', 'getbest')]
+    result, failed = run_module(ckpool_info, dict(socket_dir=pool.sockdir, gather=['all', '!users', '!workers']))
+    assert 'workbase' in result['gathered']
+    result, failed = run_module(ckpool_info, dict(socket_dir=pool.sockdir))
+    assert 'workbase' not in result['gathered']
+
+
+def test_info_blocks_newest_first_with_limit(pool, run_module):
+    miner = pool.miner('alice.rig1')
+    for dummy in range(2):
+        miner.submit(nonce='b10cb10c')  # the simulator's block-solving nonce
+        time.sleep(1.1)  # distinct log seconds
+    pool.wait_for_log(r'Solved and confirmed block \d+ by alice.rig1')
+    deadline = time.monotonic() + 5
+    while True:
+        result, failed = run_module(ckpool_info, dict(socket_dir=pool.sockdir, gather=['blocks']))
+        assert not failed, result
+        if len(result['blocks']) == 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    blocks = result['blocks']
+    assert len(blocks) == 2, blocks
+    assert blocks[0]['height'] > blocks[1]['height'] and blocks[0]['time'] >= blocks[1]['time']
+    assert blocks[0]['worker'] == 'alice.rig1' and blocks[0]['user'] == 'alice'
+    result, failed = run_module(ckpool_info, dict(socket_dir=pool.sockdir, gather=['blocks'], blocks_limit=1))
+    assert [b['height'] for b in result['blocks']] == [blocks[0]['height']]
+    assert result['commands'] == []
