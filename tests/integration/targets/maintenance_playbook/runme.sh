@@ -29,7 +29,9 @@ pidfile=$work/pids
 cleanup() {
     local pid
     while read -r pid; do
-        [[ -n $pid ]] && kill "$pid" 2>/dev/null || true
+        if [[ -n $pid ]]; then
+            kill "$pid" 2>/dev/null || true
+        fi
     done < "$pidfile"
     rm -rf "$work"
 }
