@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, ckpool.fleet contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -22,7 +21,6 @@ Threads (all daemon threads; the process ends with ``os._exit``):
 
 import argparse
 import ctypes
-import errno
 import hashlib
 import json
 import os
@@ -61,8 +59,8 @@ BLOCK_NONCE = 'b10cb10c'       # a share with this nonce solves a block
 REJECT_NONCE = '00000000'      # a share with this nonce is rejected "Above target"
 COINB2 = ('0a636b706f6f6c0a2f7265616c706f6f6c2fffffffff0100f2052a010000001976a914597da9b96d3f'
           '6522535d265633ba86998130d18c88ac00000000')
-POOL_DIFF_TARGET = 1000.0
-SYNTHETIC_DIFF = 65536         # share difficulty assumed for synthetic workers (SPS only)      # "diff" in pool.status: % of this many diff-1 shares since the last block
+POOL_DIFF_TARGET = 1000.0      # "diff" in pool.status: % of this many diff-1 shares since the last block
+SYNTHETIC_DIFF = 65536         # share difficulty assumed for synthetic workers (SPS only)
 
 KILL_MESSAGE = ('Process main pid %d still exists, start ckpool with -H to get a handover '
                 'or -k if you wish to kill it')
@@ -262,7 +260,7 @@ def recv_exact(conn, count, deadline):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise TimeoutError()
-        ready, _, _ = select.select([conn], [], [], remaining)
+        ready, _wr, _ex = select.select([conn], [], [], remaining)
         if not ready:
             raise TimeoutError()
         try:
@@ -613,7 +611,7 @@ class Sim:
         urls = self.config.get('serverurl') or ['127.0.0.1:3333']
         if isinstance(urls, str):
             urls = [urls]
-        host, _, port = str(urls[0]).rpartition(':')
+        host, _colon, port = str(urls[0]).rpartition(':')
         host = host.strip('[]') or '0.0.0.0'
         port = int(port or 3333)
         if self.args.sim_stratum_port is not None:
@@ -751,7 +749,7 @@ class Sim:
         srv = self.control[name]
         while True:
             try:
-                conn, _ = srv.accept()
+                conn, _addr = srv.accept()
             except OSError:
                 time.sleep(0.05)
                 continue
@@ -929,7 +927,7 @@ class Sim:
             if isinstance(uname, str) and uname:
                 self.get_user(uname)
         elif not any(cmdmatch(msg, c) for c in ('users', 'workers', 'clients', 'poolstats', 'uptime',
-                                                  'getclient', 'ucinfo', 'wcinfo')):
+                                                'getclient', 'ucinfo', 'wcinfo')):
             self.log.log(LOG_INFO, 'Unhandled stratifier message: %s' % msg)
         return None
 
@@ -1054,7 +1052,7 @@ class Sim:
                 accepting = self.accepting
             watch = [self.wake_r, self.stratum] if accepting else [self.wake_r]
             try:
-                ready, _, _ = select.select(watch, [], [])
+                ready, _wr, _ex = select.select(watch, [], [])
             except (OSError, ValueError):
                 time.sleep(0.1)
                 continue
@@ -1379,8 +1377,8 @@ class Sim:
             if client.closed:
                 del self.clients[cid]
         if was_auth and log_drop:
-            self.log.log(LOG_NOTICE, 'Dropped client %d %s user %s worker %s ' % (cid, client.addr[0], client.user,
-                                                                                client.workername))
+            self.log.log(LOG_NOTICE, 'Dropped client %d %s user %s worker %s '
+                         % (cid, client.addr[0], client.user, client.workername))
         return True
 
     def connector_drop(self, cid):

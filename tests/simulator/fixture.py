@@ -31,10 +31,13 @@ import threading
 import time
 
 try:
-    from .miner import StratumClient, StratumEOF  # noqa: F401  (re-exported)
+    from .miner import StratumClient, StratumEOF
 except ImportError:  # imported as a plain module (scripts)
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from miner import StratumClient, StratumEOF  # noqa: F401
+    from miner import StratumClient, StratumEOF
+
+__all__ = ['SimPool', 'SimError', 'Reply', 'StratumClient', 'StratumEOF', 'exchange', 'frame', 'connect_as',
+           'pid_alive', 'free_port', 'kill_group', 'SIM_SCRIPT', 'MINER_SCRIPT', 'SOCKETS']
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SIM_SCRIPT = os.path.join(HERE, 'ckpool_sim.py')
@@ -201,6 +204,21 @@ class SimError(Exception):
     pass
 
 
+def simulator_python():
+    """The interpreter for the simulator: this one, unless it is older than 3.9.
+
+    Module tests also run on Python 3.8 (the oldest target Python), but the simulator is
+    controller-side test code that passes file descriptors with socket.send_fds (3.9+).
+    """
+    if sys.version_info >= (3, 9):
+        return sys.executable
+    for name in ('python3.11', 'python3.12', 'python3.10', 'python3.9', 'python3'):
+        found = shutil.which(name)
+        if found:
+            return found
+    return sys.executable
+
+
 class SimPool:
     """One simulated ckpool instance (a separate process) with helpers for tests."""
 
@@ -214,7 +232,7 @@ class SimPool:
         self.logdir = os.path.abspath(logdir or os.path.join(self.base, 'logs'))
         self.config_path = os.path.join(self.base, 'ckpool.conf')
         self.console_path = os.path.join(self.base, 'console.log')
-        self.python = python or sys.executable
+        self.python = python or simulator_python()
         self.ready_timeout = ready_timeout
         conf = {'btcd': [{'url': '127.0.0.1:8332', 'auth': 'user', 'pass': 'pass', 'notify': True}],
                 'btcaddress': '14BMjogz69qe8hk9thyzbmR5pg34mVKB1e', 'serverurl': ['127.0.0.1:0'],

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, ckpool.fleet contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -22,7 +21,6 @@ gives blocking calls with deadlines: ``subscribe``, ``authorize``, ``submit``,
 
 import argparse
 import json
-import os
 import random
 import select
 import socket
@@ -70,7 +68,7 @@ class StratumClient:
         """Read what is available within timeout; returns False on timeout."""
         if self.eof:
             return False
-        ready, _, _ = select.select([self.sock], [], [], max(timeout, 0))
+        ready, _wr, _ex = select.select([self.sock], [], [], max(timeout, 0))
         if not ready:
             return False
         try:
@@ -246,10 +244,10 @@ def run_connection(index, worker, args, stop):
                                                           client.job[7], nonce])
                     emit(index, 'sent', id=msgid, method='mining.submit')
                     next_submit = time.monotonic() + args.interval
-        except (OSError, StratumEOF):
-            emit(index, 'eof')
         except TimeoutError as exc:
             emit(index, 'error', error=str(exc))
+        except (OSError, StratumEOF):
+            emit(index, 'eof')
         finally:
             client.close()
         if stop.is_set():

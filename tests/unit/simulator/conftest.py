@@ -9,6 +9,7 @@ import pytest
 
 from ansible_collections.ckpool.fleet.tests.simulator.fixture import SimPool
 
+
 @pytest.fixture
 def make_sim():
     """Factory: make_sim(**SimPool kwargs) -> started SimPool, stopped (and its temp dir removed) after the test.

@@ -53,6 +53,17 @@ class StratumProbe:
         self.thread.join(5)
 
 
+def wait_refused(pool, name, timeout=1.0):
+    """The outcome of ping on pool's socket name, retried until refused (the kernel closes the
+    listening fds while the exiting process's threads wind down, after the pid looks gone)."""
+    deadline = time.monotonic() + timeout
+    got = pool.request(name, 'ping', timeout=0.5)
+    while got.outcome != 'refused' and time.monotonic() < deadline:
+        time.sleep(0.005)
+        got = pool.request(name, 'ping', timeout=0.5)
+    return got.outcome
+
+
 def watch_pidfile(pool, old_pid, timeout=10.0):
     """Sample main.pid, then the old pid's liveness, until a new pid owns main.pid."""
     samples = []
@@ -112,10 +123,7 @@ def test_shutdown_leaves_stale_sockets(sim):
     assert not os.path.exists(os.path.join(sim.sockdir, 'main.pid'))
     for name in SOCKETS:
         assert os.path.exists(sim.socket_path(name))
-        deadline = time.monotonic() + 1.0   # the kernel closes the last fds as the threads exit
-        while sim.request(name, 'ping', timeout=0.5).outcome != 'refused' and time.monotonic() < deadline:
-            time.sleep(0.005)
-        assert sim.request(name, 'ping').outcome == 'refused'   # ECONNREFUSED
+        assert wait_refused(sim, name) == 'refused'   # ECONNREFUSED
     assert miner.wait_eof(2)
     assert miner.reconnects() == []
     assert sim.log_lines()[-1].endswith('Closing unix socket %d %s' % (
@@ -130,7 +138,7 @@ def test_sigterm_keeps_pidfile(sim):
         time.sleep(0.01)
     assert not pid_alive(pid)
     assert sim.pid == pid                                   # stale main.pid stays
-    assert sim.request('listener', 'ping').outcome == 'refused'
+    assert wait_refused(sim, 'listener') == 'refused'
     assert sim.log_lines()[-1].endswith('Process ckpool received signal 15, shutting down')
 
 
