@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+# -*- coding: utf-8 -*-
 """Keep a systemd service alive across ckpool's handover restart.
 
     ckpool_supervise.py --pidfile SOCKDIR/main.pid [--ready-timeout S] -- CKPOOL [ARGS...]

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+# -*- coding: utf-8 -*-
 """Stand-in daemon that reproduces ckpool's handover ("restart") pid-file timing.
 
 Used to try systemd unit designs under a real systemd (see HANDOVER_UNIT_FINDINGS.md).

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+# -*- coding: utf-8 -*-
 """Try systemd unit designs against ckpool's handover timing under a REAL systemd.
 
     run_handover_matrix.py [--prefix tbh] [--reuse] [--keep] [--json OUT] [--variants A,B]
@@ -26,7 +26,6 @@ fails any scenario, so it can run in CI as a regression test.
 import argparse
 import json
 import os
-import shlex
 import subprocess
 import sys
 import time
@@ -105,7 +104,7 @@ class Host(object):
         proc = subprocess.run(
             [TESTBED, "--prefix", self.prefix, "exec", HOST, "--", "sh", "-c", script],
             input=input_text, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            universal_newlines=True, timeout=timeout)
+            universal_newlines=True, timeout=timeout, check=False)
         if check and proc.returncode != 0:
             raise RuntimeError("%s -> rc %d: %s" % (script, proc.returncode, proc.stderr))
         return proc
@@ -175,6 +174,11 @@ class Matrix(object):
         self.spec = spec
         self.unit = "hd-%s.service" % name
 
+    def new_pid(self, exclude):
+        """The live pid in main.pid if it is none of exclude, else 0."""
+        pid = self.h.pidfile(self.name)
+        return pid if pid and pid not in exclude and self.h.alive(pid) else 0
+
     def trigger_handover(self, pid):
         if self.spec["trigger"] == "listener":
             self.h.listener(self.name, "restart")
@@ -197,8 +201,7 @@ class Matrix(object):
 
     def handover(self, old):
         self.trigger_handover(old)
-        new = wait_for(lambda: (lambda p: p if p and p != old and self.h.alive(p) else 0)(
-            self.h.pidfile(self.name)), 5)
+        new = wait_for(lambda: self.new_pid((old,)), 5)
         return new
 
     def snapshot(self, extra=None):
@@ -220,7 +223,7 @@ class Matrix(object):
     def sc_handover(self):
         rc, first = self.fresh_start()
         pids = [first]
-        for _ in range(2):
+        for dummy in range(2):
             new = self.handover(pids[-1])
             pids.append(new)
             time.sleep(1.5)  # > RestartSec: a restart from scratch would show by now
@@ -274,8 +277,7 @@ class Matrix(object):
     def sc_restart(self):
         rc, first, new = self._after_handover()
         res = self.h.run("systemctl restart %s" % self.unit, timeout=40)
-        fresh = wait_for(lambda: (lambda p: p if p and p not in (first, new) and self.h.alive(p)
-                                  else 0)(self.h.pidfile(self.name)), 5)
+        fresh = wait_for(lambda: self.new_pid((first, new)), 5)
         time.sleep(1.5)
         snap = self.snapshot({"pids": [first, new, fresh], "restart_rc": res.returncode})
         snap["ok"] = bool(res.returncode == 0 and fresh and snap["active"] == "active"
@@ -292,8 +294,7 @@ class Matrix(object):
         if not victim or before.get("ActiveState") != "active":
             raise Precondition("unit not active before the crash (%s)" % before.get("ActiveState"))
         self.h.kill("SEGV", victim)
-        fresh = wait_for(lambda: (lambda p: p if p and p != victim and self.h.alive(p) else 0)(
-            self.h.pidfile(self.name)), 6)
+        fresh = wait_for(lambda: self.new_pid((victim,)), 6)
         time.sleep(0.5)
         snap = self.snapshot({"pids": [first, victim, fresh]})
         snap["ok"] = bool(fresh and snap["active"] == "active" and snap["n_restarts"] >= 1
@@ -327,8 +328,8 @@ class Matrix(object):
                 out[sc] = {"ok": False, "na": True, "error": str(exc)}
             except Exception as exc:  # record, go on with the next scenario
                 out[sc] = {"ok": False, "error": repr(exc)}
-            sys.stderr.write("  %-38s %-12s %s\n" % (self.name, sc, verdict(out[sc]) + " " +
-                                                      ("" if out[sc]["ok"] else json.dumps(out[sc]))))
+            detail = "" if out[sc]["ok"] else json.dumps(out[sc])
+            sys.stderr.write("  %-38s %-12s %s %s\n" % (self.name, sc, verdict(out[sc]), detail))
         self.h.run("systemctl stop %s; systemctl reset-failed %s" % (self.unit, self.unit))
         return out
 
@@ -344,7 +345,8 @@ def main():
     args = parser.parse_args()
 
     if not args.reuse:
-        subprocess.run([TESTBED, "--prefix", args.prefix, "down"], stdout=subprocess.DEVNULL)
+        subprocess.run([TESTBED, "--prefix", args.prefix, "down"], stdout=subprocess.DEVNULL,
+                       check=False)
         subprocess.run([TESTBED, "--prefix", args.prefix, "up", "1", "--systemd"], check=True,
                        stdout=subprocess.DEVNULL)
     host = Host(args.prefix)
