@@ -102,16 +102,27 @@ setup_names() {
     cg_dir=${cg_base:+$cg_base/ckpool-testbed-$prefix}
 }
 
+subnet_in_use() { # A.B.C
+    ip -o -4 addr show | awk '{print $4}' | grep -q "^${1//./\\.}\."
+}
+
 default_subnet() {
-    # 10.77.0 for the default prefix; other prefixes hash into 10.77.20-219 (collisions are
-    # detected in up and reported; pass --subnet to choose).
+    # 10.77.0 for the default prefix; other prefixes hash into 10.77.20-219, moving on to
+    # the next /24 of that range that no interface of this machine uses (--subnet chooses)
     if [ "$prefix" = tb ]; then
         echo 10.77.0
-    else
-        local h
-        h=$(printf '%s' "$prefix" | cksum | cut -d' ' -f1)
-        echo "10.77.$((h % 200 + 20))"
+        return
     fi
+    local h k c
+    h=$(printf '%s' "$prefix" | cksum | cut -d' ' -f1)
+    for ((k = 0; k < 200; k++)); do
+        c=10.77.$(((h + k) % 200 + 20))
+        if ! subnet_in_use "$c"; then
+            echo "$c"
+            return
+        fi
+    done
+    die "no free /24 left in 10.77.20.0-10.77.219.0; pass --subnet"
 }
 
 host_name() { # index width
@@ -414,7 +425,7 @@ cmd_up() {
     if ! [[ ${count:-} =~ ^[0-9]+$ ]] || [ "$count" -lt 1 ] || [ "$count" -gt 240 ]; then
         die "up needs a host count 1..240"
     fi
-    need ip unshare nsenter ssh ssh-keygen /usr/sbin/sshd setsid timeout findmnt python3
+    need ip unshare nsenter ssh ssh-keygen /usr/sbin/sshd setsid timeout findmnt
     [ $systemd = 1 ] && need script /lib/systemd/systemd
     [ -n "$cg_dir" ] || die "no cgroup2 hierarchy found (looked at /sys/fs/cgroup/unified and /sys/fs/cgroup)"
     subnet=${subnet:-$(default_subnet)}
@@ -428,7 +439,7 @@ cmd_up() {
     if [ -n "$(bed_netns)" ] || ip link show "$bridge" >/dev/null 2>&1 || [ -d "$cg_dir" ]; then
         die "a test bed with prefix '$prefix' is already up (run: $0 --prefix $prefix down)"
     fi
-    if ip -o -4 addr show | awk '{print $4}' | grep -q "^${subnet//./\\.}\."; then
+    if subnet_in_use "$subnet"; then
         die "subnet $subnet.0/24 is already in use on this machine; choose another with --subnet"
     fi
 
