@@ -91,6 +91,8 @@ class CkpoolError(Exception):
         self.path = path
         self.command = command
         self.details = details
+        # True once the whole request frame was written: ckpool may have acted on it.
+        self.sent = False
 
     def __str__(self):
         where = []
@@ -104,7 +106,7 @@ class CkpoolError(Exception):
 
     def to_dict(self):
         result = dict(kind=self.kind, message=self.message, path=self.path,
-                      command=self.command)
+                      command=self.command, sent=self.sent)
         result.update(self.details)
         return result
 
@@ -316,8 +318,9 @@ class CkpoolClient:
         entry = dict(socket=sock, command=command, reply=None, ms=0.0)
         self.audit.append(entry)
         started = time.monotonic()
+        progress = dict(sent=False)
         try:
-            reply = self._exchange(path, command, self._deadline_for(sock, timeout), started)
+            reply = self._exchange(path, command, self._deadline_for(sock, timeout), started, progress)
             if reply is None and expect_reply:
                 raise CkpoolNoReply('ckpool closed the connection without a reply where one is required',
                                     path=path, command=command)
@@ -325,11 +328,19 @@ class CkpoolClient:
             return reply
         except CkpoolError as exc:
             entry['error'] = exc.kind
+            exc.sent = progress['sent']
             raise
         finally:
             entry['ms'] = round((time.monotonic() - started) * 1000.0, 3)
 
-    def _exchange(self, path, command, timeout, started):
+    def _reply_error(self, exc):
+        """Mark the last call as failed by its reply (the command was sent) and return the error."""
+        exc.sent = True
+        if self.audit:
+            self.audit[-1]['error'] = exc.kind
+        return exc
+
+    def _exchange(self, path, command, timeout, started, progress):
         deadline = started + timeout
 
         def remaining():
@@ -352,6 +363,7 @@ class CkpoolClient:
             try:
                 sock.settimeout(remaining())
                 sock.sendall(encode_frame(command))
+                progress['sent'] = True
                 try:
                     sock.shutdown(socket.SHUT_WR)
                 except (IOError, OSError):
@@ -444,7 +456,8 @@ class CkpoolClient:
     def ping(self, sock='listener', timeout=None):
         reply = self.send(sock, 'ping', expect_reply=True, timeout=timeout)
         if reply != 'pong':
-            raise CkpoolMalformedReply('expected "pong", got %r' % (reply,), path=self.path(sock), command='ping')
+            raise self._reply_error(CkpoolMalformedReply('expected "pong", got %r' % (reply,), path=self.path(sock),
+                                                         command='ping'))
         return True
 
     def stats(self, which='stratifier', timeout=None):
@@ -462,10 +475,11 @@ class CkpoolClient:
         try:
             data = json.loads(reply)
         except ValueError as exc:
-            raise CkpoolMalformedReply('reply is not JSON: %s; starts with %r' % (exc, reply[:80]),
-                                       path=self.path(sock), command=command)
+            raise self._reply_error(CkpoolMalformedReply('reply is not JSON: %s; starts with %r' % (exc, reply[:80]),
+                                                         path=self.path(sock), command=command))
         if not isinstance(data, dict):
-            raise CkpoolMalformedReply('reply is JSON but not an object', path=self.path(sock), command=command)
+            raise self._reply_error(CkpoolMalformedReply('reply is JSON but not an object', path=self.path(sock),
+                                                         command=command))
         return data
 
     def listener_verb(self, command, timeout=None):
@@ -476,8 +490,8 @@ class CkpoolClient:
             raise CkpoolRefused('%r is not a listener control verb' % (command,))
         reply = self.send('listener', command, expect_reply=True, timeout=timeout)
         if reply != wanted:
-            raise CkpoolMalformedReply('ckpool answered %r, expected %r' % (reply, wanted),
-                                       path=self.path('listener'), command=command, reply=reply)
+            raise self._reply_error(CkpoolMalformedReply('ckpool answered %r, expected %r' % (reply, wanted),
+                                                         path=self.path('listener'), command=command, reply=reply))
         return reply
 
     def set_loglevel(self, level, timeout=None):
@@ -487,13 +501,33 @@ class CkpoolClient:
         if reply == 'success':
             return reply
         if reply == 'Invalid':
-            raise CkpoolMalformedReply('ckpool rejected log level %d as out of range' % level,
-                                       path=self.path('listener'), command=command, reply=reply)
+            raise self._reply_error(CkpoolMalformedReply('ckpool rejected log level %d as out of range' % level,
+                                                         path=self.path('listener'), command=command, reply=reply))
         if reply == 'Failed':
-            raise CkpoolMalformedReply('ckpool could not parse the log level', path=self.path('listener'),
-                                       command=command, reply=reply)
-        raise CkpoolMalformedReply('unexpected reply %r' % (reply,), path=self.path('listener'),
-                                   command=command, reply=reply)
+            raise self._reply_error(CkpoolMalformedReply('ckpool could not parse the log level',
+                                                         path=self.path('listener'), command=command, reply=reply))
+        raise self._reply_error(CkpoolMalformedReply('unexpected reply %r' % (reply,), path=self.path('listener'),
+                                                     command=command, reply=reply))
+
+    def redirect(self, host, port, timeout=None):
+        """``reconnect:HOST,PORT`` on the listener: every miner is told to move to HOST:PORT.
+
+        The caller validates host and port; here only what would change the command is refused."""
+        host = str(host)
+        if not host or any(c in host for c in ',: ') or not isinstance(port, int) or not 0 < port < 65536:
+            raise CkpoolRefused('invalid redirect target %r:%r' % (host, port))
+        return self.listener_verb('reconnect:%s,%d' % (host, port), timeout=timeout)
+
+    def dropall(self, timeout=None):
+        """``dropall`` on the stratifier, which closes every miner connection and answers nothing.
+
+        (The listener answers ``unknown`` to dropall and does nothing.)"""
+        reply = self.send('stratifier', 'dropall', expect_reply=False, timeout=timeout)
+        if reply is not None:
+            raise self._reply_error(CkpoolMalformedReply(
+                'the stratifier answered %r to dropall; ckpool acts on it and closes without a reply' % (reply,),
+                path=self.path('stratifier'), command='dropall', reply=reply))
+        return reply
 
     def dropclient(self, client_id, timeout=None):
         """``dropclient=ID`` on the connector: closes that miner's TCP connection at once.

@@ -178,11 +178,7 @@ socket_dir:
 import os
 import re
 
-from ansible_collections.ckpool.fleet.plugins.module_utils.ckpool import (
-    CkpoolError,
-    CkpoolMalformedReply,
-    CkpoolModule,
-)
+from ansible_collections.ckpool.fleet.plugins.module_utils.ckpool import CkpoolError, CkpoolModule
 
 # verb -> (socket, command, the one successful reply; None = EOF is the answer)
 VERBS = {
@@ -193,10 +189,6 @@ VERBS = {
     'dropall': ('stratifier', 'dropall', None),
     'resetshares': ('listener', 'resetshares', 'resetting'),
 }
-
-# Error kinds raised after the frame was written: ckpool may have acted.  A
-# deadline is after the send too unless the connect itself timed out.
-_AFTER_SEND = ('no_reply', 'malformed_reply')
 
 _LABEL = re.compile(r'^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$')
 _OCTET = re.compile(r'^(?:0|[1-9][0-9]{0,2})$')
@@ -299,22 +291,17 @@ def main():
         cm.exit(changed=True, **result)
 
     try:
-        if wanted is not None:
-            result['reply'] = client.listener_verb(command)
+        if verb == 'dropall':
+            client.dropall()
+        elif verb == 'redirect':
+            result['reply'] = client.redirect(target_info['host'], target_info['port'])
         else:
-            reply = client.send(sock, command, expect_reply=False)
-            if reply is not None:
-                result['reply'] = reply
-                raise CkpoolMalformedReply(
-                    'the %s answered %r to %s; ckpool acts on it and closes the connection without a reply'
-                    % (sock, reply, command), path=client.path(sock), command=command, reply=reply)
+            result['reply'] = client.listener_verb(command)
     except CkpoolError as exc:
-        sent = exc.kind in _AFTER_SEND or (
-            exc.kind == 'deadline_exceeded' and not exc.message.startswith('could not connect'))
-        if sent and result['reply'] is None and client.audit:
+        if exc.sent and client.audit:
             result['reply'] = client.audit[-1].get('reply')
-        result['sent'] = sent
-        cm.fail_from(exc, prefix='%s failed' % verb, changed=sent, **result)
+        result['sent'] = exc.sent
+        cm.fail_from(exc, prefix='%s failed' % verb, changed=exc.sent, **result)
     result['sent'] = True
     cm.exit(changed=True, **result)
 

@@ -329,3 +329,41 @@ def test_permission_denied_names_user_and_group(sockdir, serve):
             client.ping()
     text = str(info.value)
     assert 'permission denied as user' in text and 'group' in text and path in text
+
+
+def test_errors_say_whether_the_command_was_sent(sockdir, serve):
+    client = ck.CkpoolClient(sockdir, timeout=0.5)
+    with pytest.raises(ck.CkpoolNotRunning) as info:
+        client.send('stratifier', 'dropall')
+    assert info.value.sent is False and info.value.to_dict()['sent'] is False
+    serve('listener', hang)
+    with pytest.raises(ck.CkpoolDeadlineExceeded) as info:
+        client.listener_verb('reject')
+    assert info.value.sent is True
+
+
+def test_wrong_reply_marks_the_audit_entry(sockdir, serve):
+    serve('listener', reply('unknown'))
+    client = ck.CkpoolClient(sockdir, timeout=1)
+    with pytest.raises(ck.CkpoolMalformedReply) as info:
+        client.listener_verb('accept')
+    assert info.value.sent is True
+    assert client.audit[-1]['error'] == 'malformed_reply' and client.audit[-1]['reply'] == 'unknown'
+
+
+def test_dropall_goes_to_the_stratifier_and_expects_silence(sockdir, serve):
+    server = serve('stratifier', eof)
+    client = ck.CkpoolClient(sockdir, timeout=1)
+    assert client.dropall() is None
+    assert server.received == ['dropall']
+
+
+def test_redirect_refuses_what_would_change_the_command(sockdir, serve):
+    server = serve('listener', reply('reconnecting'))
+    client = ck.CkpoolClient(sockdir, timeout=1)
+    assert client.redirect('backup.example', 4444) == 'reconnecting'
+    assert server.received == ['reconnect:backup.example,4444']
+    for host, port in (('a,b', 1), ('a:b', 1), ('', 1), ('ok', 0), ('ok', 70000)):
+        with pytest.raises(ck.CkpoolRefused):
+            client.redirect(host, port)
+    assert len(server.received) == 1
