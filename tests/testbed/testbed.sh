@@ -515,7 +515,7 @@ EOF
     done
 
     # init pids
-    local end=$((SECONDS + 15)) pid
+    local end=$((SECONDS + timeout)) pid
     for name in "${names[@]}"; do
         ns=$netns_prefix$name
         until pid=$(init_pid_of_netns "$ns"); do
