@@ -112,7 +112,7 @@ def test_pool_status_format_and_timing(make_sim):
     assert lines[0]['Users'] == 3 and lines[0]['Workers'] == 6
     assert all(re.fullmatch(r'\d+(\.\d+)?[KMGTPE]?', v) for v in lines[1].values())
     first_mtime = os.stat(os.path.join(sim.logdir, 'pool', 'pool.status')).st_mtime
-    assert 0.8 <= first_mtime - started <= 2.0          # first write ~1 s after start
+    assert 0.95 <= first_mtime - started <= 3.0         # first write 1 s after start, not before
     pool_lines = [line for line in sim.log_lines() if '] Pool:{' in line]
     assert len(pool_lines) >= 3
     assert [line.split('] Pool:', 1)[1] for line in pool_lines[:3]] == [json.dumps(d) for d in lines] or \

@@ -119,7 +119,7 @@ def test_shutdown_leaves_stale_sockets(sim):
     while pid_alive(pid) and time.monotonic() - start < 2:
         time.sleep(0.001)
     assert not pid_alive(pid)
-    assert time.monotonic() - start < 0.5
+    assert time.monotonic() - start < 2.0   # ~3 ms on ckpool; generous for a loaded test machine
     assert not os.path.exists(os.path.join(sim.sockdir, 'main.pid'))
     for name in SOCKETS:
         assert os.path.exists(sim.socket_path(name))
