@@ -313,8 +313,8 @@ cgroup_remove_tree() {
 # ------------------------------------------------------------------------------------------
 # up
 # ------------------------------------------------------------------------------------------
-write_host_files() { # index name address
-    local i=$1 name=$2 addr=$3 hd=$state_dir/hosts/$2
+write_host_files() { # name address
+    local name=$1 addr=$2 hd=$state_dir/hosts/$1
     mkdir -p "$hd/ssh"
     printf '%s\n' "$name" >"$hd/hostname"
     printf '%s\n' "$addr" >"$hd/address"
@@ -342,7 +342,6 @@ Subsystem sftp /usr/lib/openssh/sftp-server
 EOF
     cp "$state_dir/etc_hosts" "$hd/etc_hosts"
     printf '%s\n' "${binds[@]}" >"$hd/binds"
-    : "$i"
 }
 
 launch_host() { # name
@@ -380,7 +379,8 @@ ssh_wait() { # name address deadline_epoch -> 0 when a real key login succeeded
                 >>"$state_dir/hosts/$name/ssh_wait.err"
             return 1
         fi
-        # cheap probe first (no fork): is anything listening on port 22 yet?
+        # cheap probe first (no fork): is anything listening on port 22 yet? (the address is
+        # on the local bridge: refused at once, or EHOSTUNREACH after ARP gives up, ~3 s)
         if ! { : 3<>"/dev/tcp/$addr/22"; } 2>/dev/null; then
             [ "$(date +%s)" -ge "$end" ] && {
                 echo "nothing listens on $addr:22" >>"$state_dir/hosts/$name/ssh_wait.err"
@@ -505,7 +505,7 @@ EOF
         ip -n "$ns" addr add "$addr/24" dev eth0
         ip -n "$ns" link set eth0 up
         ip -n "$ns" route add default via "$gw"
-        write_host_files "$((i + 1))" "$name" "$addr"
+        write_host_files "$name" "$addr"
     done
     local t_net
     t_net=$(elapsed "$t0")
