@@ -23,7 +23,7 @@ description:
   - ckpool re-executes the binary by the path it was started with and re-reads its configuration, so a
     handover also picks up a new binary or configuration. It does not pick up changes to a systemd unit.
 author:
-  - ckpool.fleet contributors
+  - ckpool.fleet contributors (@ckpool-fleet)
 extends_documentation_fragment:
   - ckpool.fleet.ckpool
   - ckpool.fleet.ckpool.attributes

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Validate a Prometheus textfile: exposition syntax, ckpool_ prefix, HELP/TYPE before samples,
 _total only on counters, required series present. Exit 1 with a message otherwise.
 

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Stratum connect probe: connect to every HOST:PORT in a loop until STOPFILE exists,
 count refused connections. Writes {"attempts", "refused", "other_errors", "per_target"} as JSON.
 

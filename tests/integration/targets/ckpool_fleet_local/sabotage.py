@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Make an instance unhealthy right after its restart: wait until main.pid names a new live
 pid whose listener answers ping, then SIGSTOP that pid (alive but answering nothing).
 Writes the stopped pid to OUTFILE.
