@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, ckpool.fleet contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -124,9 +123,9 @@ def main():
 
     med = dict((k, c.median(v)) for k, v in times.items())
     print('# %s' % c.command_line())
+    load_range = c.spread([x for x in loads if x is not None])
     print('# %d SSH hosts (network namespaces, tests/testbed), one simulated ckpool each, forks=%d, %d rounds '
-          '(interleaved); 1-min load average %s' % (args.hosts, args.hosts, args.rounds,
-                                                   c.spread([x for x in loads if x is not None])))
+          '(interleaved); 1-min load average %s' % (args.hosts, args.hosts, args.rounds, load_range))
     print('%-11s %-28s %12s %14s %10s' % ('mode', 'playbook', 'median s', 'range s', 'vs default'))
     for book in books:
         for mode in modes:

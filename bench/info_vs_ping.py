@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, ckpool.fleet contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -115,11 +114,11 @@ def main():
         print('# %d local-connection hosts, one simulated pool each, forks=%d, strategy=%s, %d rounds (interleaved);'
               ' 1-min load average during the rounds %s'
               % (args.hosts, args.forks, result['strategy'], args.rounds, c.spread([x for x in loads if x is not None])))
-        print('%-6s %12s %14s %12s %16s' % ('play', 'median wall s', 'wall range s', 'median CPU s',
-                                           'CPU ms/host -noop'))
+        header = ('play', 'median wall s', 'wall range s', 'median CPU s', 'CPU ms/host -noop')
+        print('%-6s %12s %14s %12s %16s' % header)
         for name in order:
-            print('%-6s %12.2f %14s %12.2f %16.1f' % (name, med[name], c.spread(times[name]), medcpu[name],
-                                                       result['cpu_ms_per_host_above_noop'][name]))
+            row = (name, med[name], c.spread(times[name]), medcpu[name], result['cpu_ms_per_host_above_noop'][name])
+            print('%-6s %12.2f %14s %12.2f %16.1f' % row)
         print('info/ping  (median of per-round ratios): wall %.3f  CPU %.3f  CPU per host above noop %.3f  (target <= 1.05)'
               % (result['ratio_info_ping_wall'], result['ratio_info_ping_cpu'], result['ratio_info_ping_cpu_per_host']))
         print('naive/ping (median of per-round ratios): CPU per host above noop %.3f' % result['ratio_naive_ping_cpu_per_host'])

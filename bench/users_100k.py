@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, ckpool.fleet contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -160,7 +159,7 @@ def main():
     middle = NAME % (args.users // 2)
     cases = [('one_user_big', big), ('one_user_small', small), ('bare', big), ('all_read', big),
              ('all_module', big), ('query_big', big), ('query_one', big)]
-    runs = dict((case, []) for case, _ in cases)
+    runs = dict((case[0], []) for case in cases)
     try:
         # warm the page cache once so every case reads the same cached files
         subprocess.run([sys.executable, __file__, '--child', 'bare', big, middle, coll], check=True,
@@ -193,19 +192,20 @@ def main():
           % (args.users, WORKERS, big, args.small_users, args.rounds,
              '; generated in %.0f s' % gen_big if gen_big else ''))
     print('%-15s %10s %16s %12s %14s %8s' % ('case', 'median ms', 'range ms', 'peak RSS MB', 'output bytes', 'users'))
-    for case, _ in cases:
+    for case in [item[0] for item in cases]:
         s = summary[case]
-        print('%-15s %10.1f %16s %12.1f %14s %8s' % (case, s['median_ms'], s['range_ms'], s['peak_rss_mb'],
-                                                      s['output_bytes'] if s['output_bytes'] is not None else '-',
-                                                      s['users'] if s['users'] is not None else '-'))
+        row = (case, s['median_ms'], s['range_ms'], s['peak_rss_mb'],
+               s['output_bytes'] if s['output_bytes'] is not None else '-',
+               s['users'] if s['users'] is not None else '-')
+        print('%-15s %10.1f %16s %12.1f %14s %8s' % row)
     print('one user, big/small pool : %.2f x  (%.1f ms; target < 50 ms, independent of pool size)'
           % (ratios['one_user_big_vs_small'], summary['one_user_big']['median_ms']))
     print('all users, reader / bare : %.2f x  (target <= 2)' % ratios['all_read_vs_bare'])
     print('all users, module / bare : %.2f x  (module incl. building and serialising the result)'
           % ratios['all_module_vs_bare'])
-    print('query output / full output: %d / %d bytes (%.6f)' % (summary['query_big']['output_bytes'],
-                                                               summary['all_module']['output_bytes'],
-                                                               ratios['query_big_output_vs_all_module_output']))
+    sizes = (summary['query_big']['output_bytes'], summary['all_module']['output_bytes'],
+             ratios['query_big_output_vs_all_module_output'])
+    print('query output / full output: %d / %d bytes (%.6f)' % sizes)
     print('query result: %s' % json.dumps(runs['query_big'][0].get('query_result')))
     if args.json:
         with open(args.json, 'w') as f:
