@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 """Try systemd unit designs against ckpool's handover timing under a REAL systemd.
 
-    run_handover_matrix.py [--prefix tbh] [--reuse] [--keep] [--json OUT] [--variants A,B]
+    run_handover_matrix.py [--prefix tbh] [--reuse] [--keep] [--json OUT]
+                           [--variants A,B | --variants recommended]
                            [--pid-write-delay S]
 
 Brings up one ``--systemd`` test-bed host (tests/testbed/testbed.sh), installs the stand-in
@@ -35,7 +36,9 @@ TESTBED = os.path.join(os.path.dirname(HERE), "testbed.sh")
 LIBEXEC = "/usr/local/libexec/ckpool-testbed"
 PY = "/usr/bin/python3"
 HOST = "pool01"
-RECOMMENDED = ("supervisor", "supervisor_sim")
+ROLE_SUPERVISOR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(HERE))),
+                               "roles", "install", "files", "ckpool-supervise")
+RECOMMENDED = ("supervisor", "supervisor_sim", "role_supervisor", "role_supervisor_sim")
 
 COMMON = """[Unit]
 Description=ckpool handover test unit ({name})
@@ -59,6 +62,13 @@ def daemon_cmd(name, delay, daemonize=False):
 def sup(name, inner):
     return ("Type=notify\nNotifyAccess=main\nKillMode=mixed\n"
             "ExecStart=%s %s/ckpool_supervise.py --pidfile /run/hd-%s/main.pid -- %s\n"
+            % (PY, LIBEXEC, name, inner))
+
+
+def role_sup(name, inner):
+    """The same design as shipped by the install role (roles/install/files/ckpool-supervise)."""
+    return ("Type=notify\nNotifyAccess=main\nKillMode=mixed\n"
+            "ExecStart=%s %s/ckpool-supervise /run/hd-%s/main.pid -- %s\n"
             % (PY, LIBEXEC, name, inner))
 
 
@@ -93,6 +103,11 @@ def variants(delay):
     # and "shutdown" over the listener socket, ckpool's own pid-file timing)
     out["supervisor_sim"] = dict(SIM, body=sup("supervisor_sim", sim_cmd("supervisor_sim")))
     out["simple_sim"] = dict(SIM, body="Type=simple\nExecStart=%s\n" % sim_cmd("simple_sim"))
+    if os.path.exists(ROLE_SUPERVISOR):
+        out["role_supervisor"] = dict(STAND_IN, body=role_sup(
+            "role_supervisor", daemon_cmd("role_supervisor", delay)))
+        out["role_supervisor_sim"] = dict(SIM, body=role_sup(
+            "role_supervisor_sim", sim_cmd("role_supervisor_sim")))
     return out
 
 
@@ -340,7 +355,8 @@ def main():
     parser.add_argument("--reuse", action="store_true", help="use an already running bed")
     parser.add_argument("--keep", action="store_true", help="leave the bed up afterwards")
     parser.add_argument("--json", default=None)
-    parser.add_argument("--variants", default=None)
+    parser.add_argument("--variants", default=None,
+                        help="comma-separated designs, or 'recommended' (default: all)")
     parser.add_argument("--pid-write-delay", default="0.02")
     args = parser.parse_args()
 
@@ -355,14 +371,20 @@ def main():
         version = host.out("systemctl --version | head -n 1")
         host.run("mkdir -p %s" % LIBEXEC, check=True)
         sim = os.path.join(os.path.dirname(os.path.dirname(HERE)), "simulator", "ckpool_sim.py")
-        for script in (os.path.join(HERE, "handover_daemon.py"),
-                       os.path.join(HERE, "ckpool_supervise.py"), sim):
+        scripts = [os.path.join(HERE, "handover_daemon.py"),
+                   os.path.join(HERE, "ckpool_supervise.py"), sim]
+        if os.path.exists(ROLE_SUPERVISOR):
+            scripts.append(ROLE_SUPERVISOR)
+        for script in scripts:
             with open(script) as fh:
                 script = os.path.basename(script)
                 host.run("cat > %s/%s && chmod 0755 %s/%s" % (LIBEXEC, script, LIBEXEC, script),
                          check=True, input_text=fh.read())
         units = variants(args.pid_write_delay)
-        wanted = args.variants.split(",") if args.variants else list(units)
+        if args.variants == "recommended":
+            wanted = [name for name in RECOMMENDED if name in units]
+        else:
+            wanted = args.variants.split(",") if args.variants else list(units)
         for name in wanted:
             text = COMMON.format(name=name, body=units[name]["body"])
             host.run("cat > /etc/systemd/system/hd-%s.service" % name, check=True,
