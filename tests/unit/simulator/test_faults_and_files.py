@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from ansible_collections.ckpool.fleet.tests.simulator import ckpool_sim
 from ansible_collections.ckpool.fleet.tests.simulator.fixture import connect_as
 
 CAPTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'captures')
@@ -159,3 +160,24 @@ def test_users_loaded_after_restart_count_in_stats(sim):
     new = sim.wait_pid_change(old)
     sim.wait_ready(new)
     assert sim.json('stratifier', 'stats')['users']['count'] == 1
+
+
+def test_synthetic_fast_path_renders_like_the_generic_writer():
+    sim = ckpool_sim.Sim(ckpool_sim.parse_args(['--sim-users', '50', '--sim-workers-per-user', '3']), [])
+    sim.make_synthetic()
+    now = time.time() + 3600
+    for user in sim.users.values():
+        assert sim.synthetic_record(user, now) == sim.user_record(user, now)
+
+
+@pytest.mark.parametrize('value,text', [(0, '0'), (114.9, '114'), (8.71e6, '8.71M'), (568e3, '568K'),
+                                        (21.3e3, '21.3K'), (1.5e12, '1.5T'), (999999, '1e+03K')])
+def test_suffix_string_like_ckpool(value, text):
+    assert ckpool_sim.suffix_string(value) == text
+
+
+@pytest.mark.parametrize('value,precision,text', [(2.66e-8, 3, '2.66e-8'), (100.0, 3, '100.0'), (0.000403, 3, '0.000403'),
+                                                  (4.6565423739069247e-10, 17, '4.6565423739069247e-10'),
+                                                  (1.0113022158445459, 16, '1.011302215844546')])
+def test_jansson_reals(value, precision, text):
+    assert ckpool_sim.jreal(value, precision) == text
