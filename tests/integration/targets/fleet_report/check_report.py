@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import re
+import signal
 import struct
 import subprocess
 import sys
@@ -74,12 +75,26 @@ def read_users(logdir):
 
 
 def chromium(profile, *args, timeout=90):
+    """Run headless Chromium in its own process group; the whole group is killed on a timeout."""
     cmd = ['chromium'] + CHROMIUM_FLAGS + ['--user-data-dir=' + profile] + list(args)
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout, check=False)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise SystemExit('FAIL: chromium did not finish within %d s (%s). A page that runs script can block '
+                         'headless Chromium with a dialog: is something in the report executed as markup?'
+                         % (timeout, ' '.join(args)))
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # renderer/zygote children left behind
+        except ProcessLookupError:
+            pass
     if proc.returncode != 0:
-        sys.stderr.write(proc.stderr.decode(errors='replace')[-3000:])
+        sys.stderr.write(err.decode(errors='replace')[-3000:])
         raise SystemExit('chromium failed with exit %d' % proc.returncode)
-    return proc.stdout.decode('utf-8')
+    return out.decode('utf-8')
 
 
 class DomParser(HTMLParser):

@@ -25,10 +25,18 @@ command -v chromium >/dev/null || { echo "Debian chromium is required (apt-get i
 work=$(mktemp -d /tmp/fleet_report.XXXXXX)
 pids=()
 cleanup() {
-    local pid
+    local pid _
     for pid in "${pids[@]}"; do
         kill -CONT "$pid" 2>/dev/null || true
         kill "$pid" 2>/dev/null || true
+    done
+    # TERM, then KILL whatever of ours did not exit within 5 s (only the pids this test started)
+    for pid in "${pids[@]}"; do
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        if kill -0 "$pid" 2>/dev/null; then
+            echo "simulator $pid ignored SIGTERM, killing it"
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
     done
     rm -rf "$work"
 }
