@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -12,7 +13,7 @@ import sys
 import threading
 import time
 
-from ansible_collections.ckpool.fleet.tests.simulator.fixture import SIM_SCRIPT, SOCKETS, pid_alive
+from ansible_collections.ckpool.fleet.tests.simulator.fixture import HERE, SIM_SCRIPT, SOCKETS, pid_alive
 
 KILL_MESSAGE = ('Process main pid %d still exists, start ckpool with -H to get a handover '
                 'or -k if you wish to kill it')
@@ -211,3 +212,42 @@ def test_daemon_mode_returns_when_ready(tmp_path):
             except OSError:
                 pass
         os.rmdir(sockdir)
+
+
+def test_fleet_up_status_down():
+    fleet_py = os.path.join(HERE, 'fleet.py')
+    base = '/tmp/cksf-%d' % os.getpid()
+    up = subprocess.run([sys.executable, fleet_py, 'up', '--count', '2', '--base', base, '--users', '2',
+                         '--miners', '1', '--miner-interval', '0.2', '--status-interval', '0.5'],
+                        capture_output=True, text=True, timeout=60, check=False)
+    try:
+        assert up.returncode == 0, up.stderr
+        with open(os.path.join(base, 'fleet.json')) as handle:
+            fleet = json.load(handle)
+        names = [inst['name'] for inst in fleet['instances']]
+        assert names == ['pool01', 'pool02']
+        with open(os.path.join(base, 'inventory.ini')) as handle:
+            inventory = handle.read()
+        assert 'pool02 ansible_connection=local ckpool_socket_dir=%s/pool02/run ' % base in inventory
+        status = subprocess.run([sys.executable, fleet_py, 'status', '--base', base], capture_output=True,
+                                text=True, timeout=30, check=True)
+        assert [s['running'] for s in json.loads(status.stdout)] == [True, True]
+        # the live miner authorises on its pool
+        log = os.path.join(base, 'pool01', 'logs', 'ckpool.log')
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with open(log) as handle:
+                if 'Authorised client 1 127.0.0.1 worker miner1.pool01-rig1 as user miner1' in handle.read():
+                    break
+            time.sleep(0.1)
+        else:
+            raise AssertionError('miner never authorised')
+        pids = [inst['pid'] for inst in fleet['instances']] + [p for inst in fleet['instances']
+                                                                for p in inst['miner_pids']]
+    finally:
+        down = subprocess.run([sys.executable, fleet_py, 'down', '--base', base, '--clean'], capture_output=True,
+                              text=True, timeout=60, check=False)
+    assert down.returncode == 0
+    assert not os.path.exists(base)
+    time.sleep(0.3)
+    assert not any(pid_alive(pid) for pid in pids)
