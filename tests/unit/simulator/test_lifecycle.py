@@ -242,8 +242,8 @@ def test_fleet_up_status_down():
             time.sleep(0.1)
         else:
             raise AssertionError('miner never authorised')
-        pids = [inst['pid'] for inst in fleet['instances']] + [p for inst in fleet['instances']
-                                                                for p in inst['miner_pids']]
+        pids = [inst['pid'] for inst in fleet['instances']]
+        pids += [pid for inst in fleet['instances'] for pid in inst['miner_pids']]
     finally:
         down = subprocess.run([sys.executable, fleet_py, 'down', '--base', base, '--clean'], capture_output=True,
                               text=True, timeout=60, check=False)
