@@ -220,6 +220,7 @@ def test_fleet_up_status_down():
     up = subprocess.run([sys.executable, fleet_py, 'up', '--count', '2', '--base', base, '--users', '2',
                          '--miners', '1', '--miner-interval', '0.2', '--status-interval', '0.5'],
                         capture_output=True, text=True, timeout=60, check=False)
+    pids = []
     try:
         assert up.returncode == 0, up.stderr
         with open(os.path.join(base, 'fleet.json')) as handle:
