@@ -35,7 +35,7 @@ mkdir -p /var/log/ckpool/main /run/ckpool
 printf '{"logdir": "/var/log/ckpool/main", "serverurl": "0.0.0.0:3333"}' > /etc/ckpool-main.conf
 cd /var/log/ckpool/main
 exec /usr/bin/python3 "$1" -c /etc/ckpool-main.conf -n main -s /run/ckpool/main --sim-users "$2" \
-    --sim-workers-per-user 2 --sim-status-interval 5 --sim-daemon
+    --sim-workers-per-user 2 --sim-status-interval 60 --sim-daemon
 '''
 
 
@@ -105,7 +105,8 @@ def main():
                     raise SystemExit('%s %s: not every host passed:\n%s' % (mode, book, out[-3000:]))
             else:
                 if 'FLEET (%d counted)' % len(hosts) not in out:
-                    raise SystemExit('%s %s: the report did not count every pool:\n%s' % (mode, book, out[-3000:]))
+                    table = [line for line in out.splitlines() if line.startswith('        "')]
+                    raise SystemExit('%s %s: the report did not count every pool:\n%s' % (mode, book, '\n'.join(table)))
             return seconds
 
         for mode in modes:
