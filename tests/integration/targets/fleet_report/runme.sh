@@ -127,6 +127,9 @@ if [[ -n ${FLEET_REPORT_ARTIFACTS:-} ]]; then
     mkdir -p "$FLEET_REPORT_ARTIFACTS" && cp -a "$work/out/." "$FLEET_REPORT_ARTIFACTS/"
 fi
 
+# The filter's hostvars form with the real HostVars object.
+ansible-playbook -i "$work/inventory.yml" "$here/hostvars_form.yml"
+
 # With fleet_report_fail_unhealthy the same fleet fails the play, after writing the report.
 rm -f "$work/out/fleet.html"
 if ansible-playbook -i "$work/inventory.yml" ckpool.fleet.fleet_report -e "fleet_report_dir=$work/out" \
