@@ -127,6 +127,23 @@ if [[ -n ${FLEET_REPORT_ARTIFACTS:-} ]]; then
     mkdir -p "$FLEET_REPORT_ARTIFACTS" && cp -a "$work/out/." "$FLEET_REPORT_ARTIFACTS/"
 fi
 
+# The same report under mitogen (strategy mitogen_linear): same verdicts and totals.
+mitogen_strategies=$("$py" -c 'import os, ansible_mitogen; print(os.path.join(os.path.dirname(ansible_mitogen.__file__), "plugins", "strategy"))') \
+    || { echo "mitogen is required for the mitogen pass (pip install mitogen)"; exit 1; }
+ANSIBLE_STRATEGY_PLUGINS=$mitogen_strategies ANSIBLE_STRATEGY=mitogen_linear \
+    ansible-playbook -i "$work/inventory.yml" ckpool.fleet.fleet_report -e "fleet_report_dir=$work/out-mitogen" \
+    -e fleet_report_top_users=10 | tee "$work/mitogen.out"
+grep -q 'FLEET (3 counted)' "$work/mitogen.out"
+"$py" - "$work/out/fleet.json" "$work/out-mitogen/fleet.json" <<'PY'
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+assert a['counts'] == b['counts'], (a['counts'], b['counts'])
+assert [(h['host'], h['state'], h['counted']) for h in a['hosts']] == [(h['host'], h['state'], h['counted']) for h in b['hosts']]
+assert a['totals']['hashrate'] == b['totals']['hashrate'] and a['users_total'] == b['users_total']
+assert [u['name'] for u in a['users']] == [u['name'] for u in b['users']]
+print('mitogen pass: same verdicts, totals and users as the default strategy')
+PY
+
 # The filter's hostvars form with the real HostVars object.
 ansible-playbook -i "$work/inventory.yml" "$here/hostvars_form.yml"
 
