@@ -356,14 +356,16 @@ from ansible_collections.ckpool.fleet.plugins.module_utils.ckpool import (
 )
 from ansible_collections.ckpool.fleet.plugins.module_utils import ckpool_files
 
-try:
-    import jmespath
-except ImportError:
-    HAS_JMESPATH = False
-    JMESPATH_IMPORT_ERROR = traceback.format_exc()
-else:
-    HAS_JMESPATH = True
-    JMESPATH_IMPORT_ERROR = None
+
+def import_jmespath():
+    """Import jmespath only when a query needs it (it costs every run otherwise).
+
+    Returns (module, None) or (None, traceback text)."""
+    try:
+        import jmespath
+    except ImportError:
+        return None, traceback.format_exc()
+    return jmespath, None
 
 
 WORKBASE_KEYS = ('height', 'previousblockhash', 'coinbasevalue', 'diff', 'ntime', 'curtime', 'version',
@@ -561,8 +563,11 @@ def main():
     for pattern in params['users']:
         if not pattern or '/' in pattern or '\x00' in pattern:
             cm.fail('invalid user name or pattern %r' % (pattern,))
-    if params['query'] is not None and not HAS_JMESPATH:
-        cm.fail(missing_required_lib('jmespath'), exception=JMESPATH_IMPORT_ERROR)
+    jmespath = None
+    if params['query'] is not None:
+        jmespath, import_error = import_jmespath()
+        if jmespath is None:
+            cm.fail(missing_required_lib('jmespath'), exception=import_error)
 
     g = Gatherer(cm)
     data = dict(gathered=subsets)
