@@ -1,0 +1,150 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ckpool.fleet contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Benchmark: rolling restart with the handover strategy: refused stratum connects and per-host overhead.
+
+Starts --hosts simulated pools (tests/simulator/fleet.py, local-connection hosts), one live miner each,
+and a probe thread that opens a TCP connection to every pool's stratum port every --probe-interval
+seconds for the whole rollout, counting refused (or failed) connects.  Then runs the real
+ckpool.fleet.rolling_restart playbook (serial 1, strategy handover), --rounds times, with the role's
+default gates and with minimal gates (1 reading), and reports per run:
+
+  refused        stratum connects that failed during the rollout (target: 0)
+  restart s      median of ckpool's own restart time per host (ckpool_restart's `duration`: from
+                 `restart` until the new process answers), from the role's JSON report
+  per host s     (playbook wall time - fixed cost of a no-op run of the same inventory) / hosts
+  overhead s     per host s - restart s: what the rollout adds per host beyond ckpool's own restart
+                 (pre-gate, post-gate readings, task overhead)
+
+    /root/.cache/ckpool-fleet/venv/bin/python bench/rolling_restart.py --hosts 4 --rounds 2
+"""
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _common as c  # noqa: E402 pylint: disable=wrong-import-position
+
+
+class Probe(threading.Thread):
+    """Connects to every stratum port in turn until stopped; counts attempts and failures per port."""
+
+    def __init__(self, ports, interval):
+        super().__init__(daemon=True)
+        self.ports = ports
+        self.interval = interval
+        self.attempts = dict((p, 0) for p in ports)
+        self.refused = dict((p, 0) for p in ports)
+        self.errors = []
+        self.stop_event = threading.Event()
+
+    def run(self):
+        while not self.stop_event.is_set():
+            for port in self.ports:
+                self.attempts[port] += 1
+                try:
+                    sock = socket.create_connection(('127.0.0.1', port), timeout=2.0)
+                except OSError as exc:
+                    self.refused[port] += 1
+                    if len(self.errors) < 20:
+                        self.errors.append('%d: %s' % (port, exc))
+                else:
+                    sock.close()
+            self.stop_event.wait(self.interval)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--hosts', type=int, default=4)
+    ap.add_argument('--rounds', type=int, default=2)
+    ap.add_argument('--probe-interval', type=float, default=0.02)
+    ap.add_argument('--json')
+    args = ap.parse_args()
+
+    work = c.workdir('bench-rolling.')
+    coll = c.collections_path(work)
+    base = os.path.join(work, 'fleet')
+    py = sys.executable
+    fleet_py = os.path.join(c.SIMULATOR_DIR, 'fleet.py')
+    subprocess.run([py, fleet_py, 'up', '--count', str(args.hosts), '--base', base, '--users', '3',
+                    '--miners', '1', '--status-interval', '60'], check=True, stdout=subprocess.DEVNULL, timeout=600)
+    results = []
+    try:
+        with open(os.path.join(base, 'fleet.json')) as f:
+            fleet = json.load(f)
+        inventory = os.path.join(work, 'inventory.yml')
+        with open(inventory, 'w') as f:
+            f.write('ckpool:\n  vars:\n    ansible_connection: local\n    ansible_python_interpreter: %s\n  hosts:\n' % py)
+            for inst in fleet['instances']:
+                target = {'name': 'main', 'socket_dir': inst['sockdir'], 'log_dir': inst['logdir'],
+                          'stratum_host': '127.0.0.1', 'stratum_port': inst['stratum_port']}
+                f.write('    %s: {healthcheck_instances: [%s]}\n' % (inst['name'], json.dumps(target)))
+        noop = os.path.join(work, 'noop.yml')
+        with open(noop, 'w') as f:
+            f.write('- name: noop\n  hosts: ckpool\n  gather_facts: false\n  serial: 1\n  tasks:\n'
+                    '    - name: Nothing\n      ansible.builtin.meta: noop\n')
+        env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=coll, ANSIBLE_RETRY_FILES_ENABLED='False', ANSIBLE_NOCOLOR='1',
+                   ANSIBLE_DEPRECATION_WARNINGS='False')
+        playbook = c.venv_bin('ansible-playbook')
+        fixed = c.median([c.run_timed([playbook, '-i', inventory, noop], env=env)[0] for dummy in range(3)])
+        variants = [('default gates', []),
+                    ('minimal gates', ['-e', 'rolling_restart_gate_readings=1', '-e', 'rolling_restart_gate_interval=0',
+                                       '-e', 'rolling_restart_gate_delay=1'])]
+        ports = [inst['stratum_port'] for inst in fleet['instances']]
+        for rnd in range(args.rounds):
+            for label, extra in variants[rnd % 2:] + variants[:rnd % 2]:
+                report = os.path.join(work, 'rr-%d-%s.json' % (rnd, label.split()[0]))
+                probe = Probe(ports, args.probe_interval)
+                probe.start()
+                time.sleep(0.5)
+                seconds, out = c.run_timed([playbook, '-i', inventory, 'ckpool.fleet.rolling_restart',
+                                            '-e', 'ckpool_fleet_hosts=ckpool', '-e', 'rolling_restart_report_path=' + report]
+                                           + extra, env=env)
+                time.sleep(0.5)
+                probe.stop_event.set()
+                probe.join()
+                with open(report) as f:
+                    rr = json.load(f)
+                if rr.get('status') != 'complete' or len(rr.get('restarted', [])) != args.hosts:
+                    raise SystemExit('rollout did not complete: %s\n%s' % (json.dumps(rr)[:2000], out[-2000:]))
+                durations = [inst['duration'] for host in rr['results'].values() for inst in host.values()]
+                pid_changes = [inst['old_pid'] != inst['new_pid'] for host in rr['results'].values()
+                               for inst in host.values()]
+                per_host = (seconds - fixed) / args.hosts
+                results.append({'round': rnd, 'variant': label, 'wall_s': seconds, 'per_host_s': per_host,
+                                'restart_s': c.median(durations), 'overhead_s': per_host - c.median(durations),
+                                'refused': sum(probe.refused.values()), 'probes': sum(probe.attempts.values()),
+                                'all_pids_changed': all(pid_changes), 'probe_errors': probe.errors})
+    finally:
+        subprocess.run([py, fleet_py, 'down', '--base', base, '--clean'], check=False, stdout=subprocess.DEVNULL,
+                       timeout=600)
+        shutil.rmtree(work, ignore_errors=True)
+
+    print('# %s' % c.command_line())
+    print('# %d local-connection hosts, one simulated pool + one live miner each, serial 1, strategy handover; '
+          'stratum probe every %.0f ms on every pool; fixed cost of a no-op run %.2f s'
+          % (args.hosts, args.probe_interval * 1000, fixed))
+    print('%-14s %5s %9s %10s %10s %11s %9s %8s %12s' % ('variant', 'round', 'wall s', 'per host s', 'restart s',
+                                                       'overhead s', 'refused', 'probes', 'new pids'))
+    for r in results:
+        row = (r['variant'], r['round'], r['wall_s'], r['per_host_s'], r['restart_s'], r['overhead_s'], r['refused'],
+               r['probes'], 'all' if r['all_pids_changed'] else 'NOT ALL')
+        print('%-14s %5d %9.2f %10.2f %10.2f %11.2f %9d %8d %12s' % row)
+    total_refused = sum(r['refused'] for r in results)
+    print('refused stratum connects during all rollouts: %d of %d probes (target 0)'
+          % (total_refused, sum(r['probes'] for r in results)))
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump({'command': c.command_line(), 'hosts': args.hosts, 'fixed_s': fixed, 'runs': results}, f, indent=1)
+    return 1 if total_refused else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
