@@ -1,7 +1,7 @@
 """Validate a Prometheus textfile: exposition syntax, ckpool_ prefix, HELP/TYPE before samples,
 _total only on counters, required series present. Exit 1 with a message otherwise.
 
-    check_prom.py FILE INSTANCE [--per-user]
+    python3 check_prom.py FILE INSTANCE [--per-user]
 """
 import re
 import sys

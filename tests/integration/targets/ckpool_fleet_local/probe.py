@@ -1,7 +1,7 @@
 """Stratum connect probe: connect to every HOST:PORT in a loop until STOPFILE exists,
 count refused connections. Writes {"attempts", "refused", "other_errors", "per_target"} as JSON.
 
-    probe.py OUT.json STOPFILE HOST:PORT [HOST:PORT...]
+    python3 probe.py OUT.json STOPFILE HOST:PORT [HOST:PORT...]
 """
 import errno
 import json

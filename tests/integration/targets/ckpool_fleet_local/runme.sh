@@ -172,7 +172,7 @@ grep -F 'rolling restart stopped at pool2' "$work/rr_fail.out"
 [[ $(json "$work/rolling.json" "d['status'], d['failed_host'], d['restarted'], d['not_touched']") \
     == "('failed', 'pool2', ['pool1'], ['pool3', 'pool4'])" ]]
 json "$work/rolling.json" "d['failed_message']" | grep -E 'pool2|listener|deadline|answer'
-[[ $(json "$work/rolling.json" "d['failing_checks'] == {} or 'listener_ping' in [c['name'] for c in d['failing_checks']['main']]") == True ]]
+[[ $(json "$work/rolling.json" "'listener_ping' in [c['name'] for c in d['failing_checks']['main']]") == True ]]
 # the unhealthy host is reported by the healthcheck once it answers again
 ap ckpool.fleet.healthcheck > /dev/null
 
@@ -219,10 +219,6 @@ recap "$work/i2.out" | grep -E 'changed=0 .*failed=0'
 if grep -A2 -F 'TASK [ckpool.fleet.install : Run make]' "$work/i2.out" | grep -qE '^(changed|ok):'; then
     echo "rebuilt although the version was built"; exit 1
 fi
-# check mode with a new version predicts the change and changes nothing
-inst --check -e install_version=v2 | tee "$work/i3.out"
-recap "$work/i3.out" | grep -E 'failed=0'
-grep -F "STANDIN_VERSION = 'standin-v1'" "$work/install/bin/ckpool"
 # a failing build fails the play and leaves no stamp (so it is retried), the installed binaries stay
 set +e
 inst -e install_version=broken > "$work/i4.out" 2>&1

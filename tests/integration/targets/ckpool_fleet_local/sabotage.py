@@ -1,8 +1,8 @@
 """Make an instance unhealthy right after its restart: wait until main.pid names a new live
-pid whose listener answers ping, then SIGSTOP that pid (alive but answering nothing).
-Writes the stopped pid to OUTFILE.
+pid whose listener answers ping, wait DELAY seconds more (the restart has completed by then),
+then SIGSTOP that pid (alive but answering nothing). Writes the stopped pid to OUTFILE.
 
-    sabotage.py SOCKDIR OLD_PID OUTFILE [TIMEOUT]
+    python3 sabotage.py SOCKDIR OLD_PID OUTFILE [TIMEOUT [DELAY]]
 """
 import os
 import signal
@@ -39,9 +39,11 @@ def pong(path):
 def main(argv):
     sockdir, old_pid, outfile = argv[1], int(argv[2]), argv[3]
     deadline = time.monotonic() + (float(argv[4]) if len(argv) > 4 else 300)
+    delay = float(argv[5]) if len(argv) > 5 else 1.0
     while time.monotonic() < deadline:
         pid = read_pid(os.path.join(sockdir, 'main.pid'))
         if pid and pid != old_pid and pong(os.path.join(sockdir, 'listener')):
+            time.sleep(delay)
             os.kill(pid, signal.SIGSTOP)
             with open(outfile, 'w') as handle:
                 handle.write(str(pid))
