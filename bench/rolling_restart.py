@@ -131,8 +131,8 @@ def main():
     print('# %d local-connection hosts, one simulated pool + one live miner each, serial 1, strategy handover; '
           'stratum probe every %.0f ms on every pool; fixed cost of a no-op run %.2f s'
           % (args.hosts, args.probe_interval * 1000, fixed))
-    print('%-14s %5s %9s %10s %10s %11s %9s %8s %12s' % ('variant', 'round', 'wall s', 'per host s', 'restart s',
-                                                       'overhead s', 'refused', 'probes', 'new pids'))
+    header = ('variant', 'round', 'wall s', 'per host s', 'restart s', 'overhead s', 'refused', 'probes', 'new pids')
+    print('%-14s %5s %9s %10s %10s %11s %9s %8s %12s' % header)
     for r in results:
         row = (r['variant'], r['round'], r['wall_s'], r['per_host_s'], r['restart_s'], r['overhead_s'], r['refused'],
                r['probes'], 'all' if r['all_pids_changed'] else 'NOT ALL')
