@@ -42,7 +42,28 @@ cleanup() {
 trap cleanup EXIT
 
 # -- four simulated pools -------------------------------------------------------------------------
-port=$(( 35000 + RANDOM % 20000 ))
+# A base below the kernel's ephemeral range (32768+) whose next four ports are free right now.
+port=$("$py" - <<'PY'
+import random, socket
+for _ in range(200):
+    base = random.randrange(20000, 32000)
+    socks = []
+    try:
+        for n in range(1, 5):
+            s = socket.socket()
+            s.bind(('127.0.0.1', base + n))
+            socks.append(s)
+    except OSError:
+        continue
+    finally:
+        for s in socks:
+            s.close()
+    print(base)
+    break
+else:
+    raise SystemExit('no four free consecutive ports found')
+PY
+)
 for i in 1 2 3 4; do
     h=pool$i
     mkdir -p "$work/$h"
