@@ -14,6 +14,8 @@ each case in a fresh Python process (so peak RSS is per case), --rounds times, m
   all_module      ckpool_info main(), gather [users], users ['*'] (reads AND serialises every user)
   query_big       ckpool_info main(), gather [users], users ['*'], query selecting one user's hashrate
   query_one       ckpool_info main(), gather [users], users [one name], the same query
+  paired          bare loop and the reader alternately in ONE process (3 each): a ratio that other load on the
+                  machine disturbs much less than the separate-process cases
 
 "inside the module" = time around the module's main() in the child process (module arguments passed
 the way ansible-core 2.19 passes them, patch_module_args), so Python start-up and AnsiballZ are not
@@ -98,6 +100,26 @@ def child(case, logdir, name, coll):
             count += 1
         result['seconds'] = time.perf_counter() - start
         result['users'] = count
+    elif case == 'paired':
+        # bare loop and the module's reader alternately in one process, 3 times each: the ratio of the
+        # medians is robust to other load on the machine, which changes between processes
+        udir = os.path.join(logdir, 'users')
+        bare_s, read_s = [], []
+        for dummy in range(3):
+            start = time.perf_counter()
+            for entry in os.listdir(udir):
+                with open(os.path.join(udir, entry), 'rb') as f:
+                    json.loads(f.read())
+            bare_s.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            res = ckpool_files.read_users(logdir, ['*'])
+            read_s.append(time.perf_counter() - start)
+            del res
+        bare_s.sort()
+        read_s.sort()
+        result['seconds'] = read_s[1]
+        result['bare_seconds'] = bare_s[1]
+        result['ratio'] = read_s[1] / bare_s[1]
     elif case == 'all_read':
         start = time.perf_counter()
         res = ckpool_files.read_users(logdir, ['*'])
@@ -145,6 +167,8 @@ def main():
     ap.add_argument('--rounds', type=int, default=5)
     ap.add_argument('--data', default='/tmp/ckpool-fleet-bench-users', help='where the log directories are (kept)')
     ap.add_argument('--json')
+    ap.add_argument('--cases', default='one_user_big,one_user_small,bare,all_read,all_module,query_big,query_one,paired',
+                    help='comma-separated subset of the cases')
     ap.add_argument('--child', nargs=4, metavar=('CASE', 'LOGDIR', 'NAME', 'COLLECTIONS'), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -157,8 +181,8 @@ def main():
     work = c.workdir('bench-users.')
     coll = c.collections_path(work)
     middle = NAME % (args.users // 2)
-    cases = [('one_user_big', big), ('one_user_small', small), ('bare', big), ('all_read', big),
-             ('all_module', big), ('query_big', big), ('query_one', big)]
+    wanted = args.cases.split(',')
+    cases = [(case, small if case == 'one_user_small' else big) for case in wanted]
     runs = dict((case[0], []) for case in cases)
     try:
         # warm the page cache once so every case reads the same cached files
@@ -181,32 +205,47 @@ def main():
                            'peak_rss_mb': max(r['peak_rss_mb'] for r in runs[case]),
                            'output_bytes': runs[case][0].get('output_bytes'),
                            'users': runs[case][0].get('users')}) for case in runs)
-    ratios = {
-        'one_user_big_vs_small': med('one_user_big') / med('one_user_small'),
-        'all_read_vs_bare': med('all_read') / med('bare'),
-        'all_module_vs_bare': med('all_module') / med('bare'),
-        'query_big_output_vs_all_module_output': summary['query_big']['output_bytes'] / float(summary['all_module']['output_bytes']),
-    }
+    ratios = {}
+    if 'one_user_big' in runs and 'one_user_small' in runs:
+        ratios['one_user_big_vs_small'] = med('one_user_big') / med('one_user_small')
+    if 'all_read' in runs and 'bare' in runs:
+        ratios['all_read_vs_bare'] = med('all_read') / med('bare')
+    if 'all_module' in runs and 'bare' in runs:
+        ratios['all_module_vs_bare'] = med('all_module') / med('bare')
+    if 'query_big' in runs and 'all_module' in runs:
+        ratios['query_big_output_vs_all_module_output'] = (summary['query_big']['output_bytes']
+                                                           / float(summary['all_module']['output_bytes']))
+    if 'paired' in runs:
+        ratios['paired_read_vs_bare'] = med('paired', 'ratio')
     print('# %s' % c.command_line())
     print('# big pool: %d users x %d workers (%s), small pool: %d users; %d rounds, one process per case%s'
           % (args.users, WORKERS, big, args.small_users, args.rounds,
              '; generated in %.0f s' % gen_big if gen_big else ''))
-    print('%-15s %10s %16s %12s %14s %8s' % ('case', 'median ms', 'range ms', 'peak RSS MB', 'output bytes', 'users'))
+    header = ('case', 'median ms', 'range ms', 'peak RSS MB', 'output bytes', 'users')
+    print('%-15s %10s %16s %12s %14s %8s' % header)
     for case in [item[0] for item in cases]:
         s = summary[case]
         row = (case, s['median_ms'], s['range_ms'], s['peak_rss_mb'],
                s['output_bytes'] if s['output_bytes'] is not None else '-',
                s['users'] if s['users'] is not None else '-')
         print('%-15s %10.1f %16s %12.1f %14s %8s' % row)
-    print('one user, big/small pool : %.2f x  (%.1f ms; target < 50 ms, independent of pool size)'
-          % (ratios['one_user_big_vs_small'], summary['one_user_big']['median_ms']))
-    print('all users, reader / bare : %.2f x  (target <= 2)' % ratios['all_read_vs_bare'])
-    print('all users, module / bare : %.2f x  (module incl. building and serialising the result)'
-          % ratios['all_module_vs_bare'])
-    sizes = (summary['query_big']['output_bytes'], summary['all_module']['output_bytes'],
-             ratios['query_big_output_vs_all_module_output'])
-    print('query output / full output: %d / %d bytes (%.6f)' % sizes)
-    print('query result: %s' % json.dumps(runs['query_big'][0].get('query_result')))
+    if 'one_user_big_vs_small' in ratios:
+        print('one user, big/small pool : %.2f x  (%.1f ms; target < 50 ms, independent of pool size)'
+              % (ratios['one_user_big_vs_small'], summary['one_user_big']['median_ms']))
+    if 'all_read_vs_bare' in ratios:
+        print('all users, reader / bare : %.2f x  (separate processes; target <= 2)' % ratios['all_read_vs_bare'])
+    if 'paired_read_vs_bare' in ratios:
+        print('all users, reader / bare : %.2f x  (paired in one process, median of 3 each; target <= 2)'
+              % ratios['paired_read_vs_bare'])
+    if 'all_module_vs_bare' in ratios:
+        print('all users, module / bare : %.2f x  (module incl. building and serialising the result)'
+              % ratios['all_module_vs_bare'])
+    if 'query_big_output_vs_all_module_output' in ratios:
+        sizes = (summary['query_big']['output_bytes'], summary['all_module']['output_bytes'],
+                 ratios['query_big_output_vs_all_module_output'])
+        print('query output / full output: %d / %d bytes (%.6f)' % sizes)
+    if 'query_big' in runs:
+        print('query result: %s' % json.dumps(runs['query_big'][0].get('query_result')))
     if args.json:
         with open(args.json, 'w') as f:
             json.dump({'command': c.command_line(), 'users': args.users, 'small_users': args.small_users,
