@@ -259,6 +259,11 @@ grep -F 'stand-in build failure' "$work/i5.out"     # retried, not skipped
 inst -e install_version=v2 | tee "$work/i6.out"
 recap "$work/i6.out" | grep -E 'failed=0'
 grep -F "STANDIN_VERSION = 'standin-v2'" "$work/install/bin/ckpool"
+# a pinned short commit id (the role's default install_version is one) checks out that commit
+short=$("$py" -c "import json; print(json.load(open('$work/standin/standin.json'))['v1']['commit'][:8])")
+inst -e "install_version=$short" | tee "$work/i6b.out"
+recap "$work/i6b.out" | grep -E 'failed=0'
+grep -F "STANDIN_VERSION = 'standin-v1'" "$work/install/bin/ckpool"
 # archive source verified by sha256; a wrong checksum refuses to build
 sha=$("$py" -c "import json; print(json.load(open('$work/standin/standin.json'))['archive_sha256'])")
 inst -e install_version=arch-v1 -e install_source=archive -e "install_archive_src=$work/standin/ckpool-standin-v1.tar.gz" \
