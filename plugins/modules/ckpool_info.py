@@ -217,7 +217,8 @@ health:
 pool:
   description:
     - Contents of C(pool/pool.status), with hashrates converted to H/s floats in C(hashrate) beside ckpool's own
-      strings in C(hashrate_raw). Null when the file is missing or the log directory is unknown.
+      strings in C(hashrate_raw). Null when the file is missing, unreadable or the log directory is unknown
+      (see RV(file_errors) and the warnings).
   returned: when O(gather) contains C(pool) and O(query) is not set
   type: dict
   sample:
@@ -269,8 +270,10 @@ users_missing:
   type: list
   elements: str
 file_errors:
-  description: Files that could not be read or parsed (for example a user file caught mid-write), with the reason.
-  returned: when O(gather) contains C(users) or C(workers)
+  description:
+    - Files that could not be read or parsed (for example a user file or C(pool.status) still torn after the
+      retries, as ckpool rewrites them in place), each with C(name), C(path) and C(error).
+  returned: when O(gather) contains C(users) or C(workers), or when a file could not be read
   type: list
   elements: dict
 workbase:
@@ -409,6 +412,7 @@ class Gatherer:
         self.client = cm.client
         self.params = cm.params
         self.warnings = []
+        self.file_errors = []
         self._process = None
         self._log_dir = None
         self._log_dir_resolved = False
@@ -482,11 +486,12 @@ class Gatherer:
             return None
         try:
             return ckpool_files.read_pool_status(log_dir, stale_after=self.params['stale_after'])
-        except ckpool_files.CkpoolFileMissing as exc:
-            self.warnings.append(str(exc))
-            return None
         except ckpool_files.CkpoolFileError as exc:
-            self.cm.fail('cannot read pool status: %s' % exc)
+            # missing, or still torn after the retries (ckpool rewrites it in place): the
+            # other gathered data stays useful, so report it instead of failing
+            self.warnings.append('pool status unavailable: %s' % exc)
+            self.file_errors.append(dict(name='pool.status', path=exc.path, error=exc.reason))
+            return None
 
     def users(self):
         log_dir = self.log_dir()
@@ -587,7 +592,7 @@ def main():
             data['users_truncated'] = found['truncated']
             data['users_total'] = found['total']
             data['users_missing'] = found['missing']
-            data['file_errors'] = found['errors']
+            g.file_errors.extend(found['errors'])
             if 'users' in subsets:
                 data['users'] = found['users']
             if 'workers' in subsets:
@@ -599,6 +604,8 @@ def main():
     except CkpoolError as exc:
         cm.fail_from(exc, prefix='ckpool_info could not gather %s' % ', '.join(subsets),
                      log_dir=g._log_dir)
+    if g.file_errors or 'users' in subsets or 'workers' in subsets:
+        data['file_errors'] = g.file_errors
     data['log_dir'] = g.log_dir() if any(s in subsets for s in ('pool', 'users', 'workers', 'blocks')) else g._log_dir
 
     for warning in g.warnings:

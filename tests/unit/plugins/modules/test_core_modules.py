@@ -255,3 +255,13 @@ def test_info_blocks_newest_first_with_limit(pool, run_module):
     result, failed = run_module(ckpool_info, dict(socket_dir=pool.sockdir, gather=['blocks'], blocks_limit=1))
     assert [b['height'] for b in result['blocks']] == [blocks[0]['height']]
     assert result['commands'] == []
+
+
+def test_info_torn_pool_status_is_reported_not_fatal(pool, run_module):
+    path = os.path.join(pool.logdir, 'pool', 'pool.status')
+    with open(path, 'w') as handle:
+        handle.write('{"runtime": 300, "lastupd')  # caught mid-rewrite (ckpool writes it in place)
+    result, failed = run_module(ckpool_info, dict(socket_dir=pool.sockdir, gather=['pool', 'health']))
+    assert not failed, result
+    assert result['pool'] is None and result['health']['healthy'] is True
+    assert [e['name'] for e in result['file_errors']] == ['pool.status']
