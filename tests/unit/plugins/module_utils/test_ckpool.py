@@ -12,88 +12,12 @@ from __future__ import annotations
 import os
 import socket
 import struct
-import threading
 import time
 
 import pytest
 
 from ansible_collections.ckpool.fleet.plugins.module_utils import ckpool as ck
-
-
-def recv_frame(conn):
-    header = b''
-    while len(header) < 4:
-        chunk = conn.recv(4 - len(header))
-        if not chunk:
-            return None
-        header += chunk
-    length = struct.unpack('<I', header)[0]
-    body = b''
-    while len(body) < length:
-        chunk = conn.recv(length - len(body))
-        if not chunk:
-            break
-        body += chunk
-    return body.decode()
-
-
-class Server:
-    """A unix socket server in a thread; ``behaviour(conn, message)`` answers."""
-
-    def __init__(self, path, behaviour):
-        self.path = path
-        self.behaviour = behaviour
-        self.received = []
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(path)
-        self.sock.listen(8)
-        self.sock.settimeout(0.2)
-        self.stop = threading.Event()
-        self.held = []
-        self.thread = threading.Thread(target=self.run, daemon=True)
-        self.thread.start()
-
-    def run(self):
-        while not self.stop.is_set():
-            try:
-                conn, dummy = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            conn.settimeout(5)
-            try:
-                message = recv_frame(conn)
-                self.received.append(message)
-                if self.behaviour(conn, message) == 'hold':
-                    self.held.append(conn)
-                    continue
-            except OSError:
-                pass
-            conn.close()
-
-    def close(self):
-        self.stop.set()
-        self.thread.join(2)
-        self.sock.close()
-        for conn in self.held:
-            conn.close()
-
-
-def reply(text):
-    data = text.encode()
-
-    def behaviour(conn, message):
-        conn.sendall(struct.pack('<I', len(data)) + data)
-    return behaviour
-
-
-def eof(conn, message):
-    return None
-
-
-def hang(conn, message):
-    return 'hold'
+from ansible_collections.ckpool.fleet.tests.unit.plugins.unix_server import Server, eof, hang, reply
 
 
 @pytest.fixture

@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import os
 import socket
-import struct
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
 
 from ansible_collections.ckpool.fleet.plugins.modules import ckpool_control
+from ansible_collections.ckpool.fleet.tests.unit.plugins.unix_server import Server, eof, hang, send_frame
+from ansible_collections.ckpool.fleet.tests.unit.plugins.unix_server import reply as answer
 
 
 LISTENER_REPLIES = (
@@ -33,28 +33,6 @@ LISTENER_REPLIES = (
 )
 
 
-def recv_frame(conn):
-    header = b''
-    while len(header) < 4:
-        chunk = conn.recv(4 - len(header))
-        if not chunk:
-            return None
-        header += chunk
-    length = struct.unpack('<I', header)[0]
-    body = b''
-    while len(body) < length:
-        chunk = conn.recv(length - len(body))
-        if not chunk:
-            break
-        body += chunk
-    return body.decode()
-
-
-def send_frame(conn, text):
-    data = text.encode()
-    conn.sendall(struct.pack('<I', len(data)) + data)
-
-
 def ckpool_listener(conn, message):
     for word, answer in LISTENER_REPLIES:
         if message.lower().startswith(word):
@@ -62,63 +40,6 @@ def ckpool_listener(conn, message):
             return None
     send_frame(conn, 'unknown')
     return None
-
-
-def eof(conn, message):
-    return None
-
-
-def answer(text):
-    def behaviour(conn, message):
-        send_frame(conn, text)
-    return behaviour
-
-
-def hang(conn, message):
-    return 'hold'
-
-
-class Server:
-    """One unix stream socket served by a thread; ``behaviour(conn, message)`` answers."""
-
-    def __init__(self, path, behaviour):
-        self.path = path
-        self.behaviour = behaviour
-        self.received = []
-        self.held = []
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(path)
-        self.sock.listen(8)
-        self.sock.settimeout(0.1)
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
-        self.thread.start()
-
-    def run(self):
-        while not self.stop.is_set():
-            try:
-                conn, dummy = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            conn.settimeout(5)
-            try:
-                message = recv_frame(conn)
-                self.received.append(message)
-                if self.behaviour(conn, message) == 'hold':
-                    self.held.append(conn)
-                    continue
-            except OSError:
-                pass
-            conn.close()
-
-    def close(self):
-        self.stop.set()
-        self.thread.join(2)
-        self.sock.close()
-        for conn in self.held:
-            conn.close()
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import struct
 import subprocess
 import sys
 import threading
@@ -22,6 +21,7 @@ from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.ckpool.fleet.plugins.modules import ckpool_restart
 from ansible_collections.ckpool.fleet.tests.simulator.fixture import SimPool
+from ansible_collections.ckpool.fleet.tests.unit.plugins.unix_server import recv_frame, send_frame
 
 
 def run_module(capsys, args):
@@ -130,23 +130,6 @@ def test_bad_input(tmp_path, capsys):
 
 # -- misbehaving listeners (real unix sockets in a thread) -------------------------------
 
-def recv_frame(conn):
-    header = b''
-    while len(header) < 4:
-        chunk = conn.recv(4 - len(header))
-        if not chunk:
-            return None
-        header += chunk
-    length = struct.unpack('<I', header)[0]
-    body = b''
-    while len(body) < length:
-        chunk = conn.recv(length - len(body))
-        if not chunk:
-            break
-        body += chunk
-    return body.decode()
-
-
 class Listener:
     """A listener socket answering with ``answers[command]`` (None = EOF)."""
 
@@ -177,8 +160,7 @@ class Listener:
                 self.received.append(message)
                 reply = self.answers.get(message)
                 if reply is not None:
-                    data = reply.encode()
-                    conn.sendall(struct.pack('<I', len(data)) + data)
+                    send_frame(conn, reply)
                 if self.on_command:
                     self.on_command(message)
 
