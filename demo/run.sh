@@ -26,7 +26,8 @@ say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 if ! "$VENV/bin/ansible-playbook" --version >/dev/null 2>&1; then
     say "Installing the pinned tool chain into $VENV (first run only)"
     "$PY" -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$REPO/.ci/requirements.txt"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$REPO/.ci/requirements.txt" \
+        -c "$REPO/.ci/constraints.txt"
 fi
 export PATH="$VENV/bin:$PATH"
 
