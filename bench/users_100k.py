@@ -9,7 +9,7 @@ each case in a fresh Python process (so peak RSS is per case), --rounds times, m
 
   one_user_big    ckpool_info main(), gather [users], users [one name], on the big pool
   one_user_small  the same on the small pool                 -> O(1): should not depend on pool size
-  all_read        ckpool_files.read_users(logdir, ['*'])  (the module's reader, no output)
+  all_read        status_files.read_users(logdir, ['*'])  (the module's reader, no output)
   bare            os.listdir + open().read() + json.loads over the same files (the floor)
   all_module      ckpool_info main(), gather [users], users ['*'] (reads AND serialises every user)
   query_big       ckpool_info main(), gather [users], users ['*'], query selecting one user's hashrate
@@ -85,7 +85,7 @@ def generate(logdir, users):
 def child(case, logdir, name, coll):
     sys.path.insert(0, coll)
     from ansible.module_utils.testing import patch_module_args  # pylint: disable=import-outside-toplevel
-    from ansible_collections.ckpool.fleet.plugins.module_utils import ckpool_files  # pylint: disable=import-outside-toplevel
+    from ansible_collections.ckpool.fleet.plugins.module_utils import status_files  # pylint: disable=import-outside-toplevel
     from ansible_collections.ckpool.fleet.plugins.modules import ckpool_info  # pylint: disable=import-outside-toplevel
 
     query = "users[?name=='%s'] | [0].hashrate" % name
@@ -112,7 +112,7 @@ def child(case, logdir, name, coll):
                     json.loads(f.read())
             bare_s.append(time.perf_counter() - start)
             start = time.perf_counter()
-            res = ckpool_files.read_users(logdir, ['*'])
+            res = status_files.read_users(logdir, ['*'])
             read_s.append(time.perf_counter() - start)
             del res
         bare_s.sort()
@@ -122,7 +122,7 @@ def child(case, logdir, name, coll):
         result['ratio'] = read_s[1] / bare_s[1]
     elif case == 'all_read':
         start = time.perf_counter()
-        res = ckpool_files.read_users(logdir, ['*'])
+        res = status_files.read_users(logdir, ['*'])
         result['seconds'] = time.perf_counter() - start
         result['users'] = len(res['users'])
     else:

@@ -3,12 +3,10 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Documentation fragments shared by the ckpool.fleet modules."""
 
-from __future__ import annotations
-
 
 class ModuleDocFragment:
 
-    # Options every module takes (ckpool_argument_spec in module_utils/ckpool.py).
+    # Options every module takes (ckpool_argument_spec in module_utils/module_base.py).
     DOCUMENTATION = r'''
 options:
   socket_dir:

@@ -22,7 +22,6 @@ is missing, failed, unreachable or only partly gathered never make it fail.
 Documentation: ``fleet_summary.yml`` beside this file.
 """
 
-from __future__ import annotations
 
 import math
 
@@ -30,7 +29,7 @@ from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.ckpool.fleet.plugins.module_utils.ckpool_files import format_hashrate
+from ansible_collections.ckpool.fleet.plugins.module_utils.hashrate import format_hashrate
 
 
 POOL_WINDOWS = ('1m', '5m', '15m', '1hr', '6hr', '1d', '7d')

@@ -6,11 +6,9 @@
 Documentation lives in the sidecar files hashrate.yml and hashrate_human.yml.
 """
 
-from __future__ import annotations
-
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.ckpool.fleet.plugins.module_utils.ckpool_files import (
+from ansible_collections.ckpool.fleet.plugins.module_utils.hashrate import (
     format_hashrate,
     parse_hashrate,
 )

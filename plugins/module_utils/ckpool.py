@@ -21,10 +21,8 @@ real ckpool (see the collection's ``docs/ckpool-protocol.md``):
 * each socket serves one client at a time, so every call is bounded by one
   deadline covering connect, send and receive.
 
-The module is also usable on Python 3.8 targets: standard library only.
+Runs on the managed host: Python 3.6+, standard library only.
 """
-
-from __future__ import annotations
 
 import errno
 import json
@@ -40,8 +38,6 @@ try:
 except ImportError:  # pragma: no cover - non-POSIX
     grp = None
     pwd = None
-
-from ansible.module_utils.basic import AnsibleModule
 
 
 SOCKETS = ('listener', 'stratifier', 'connector', 'generator')
@@ -536,55 +532,3 @@ class CkpoolClient:
         if not isinstance(client_id, int) or isinstance(client_id, bool) or client_id < 0:
             raise CkpoolRefused('client id must be a non-negative integer, got %r' % (client_id,))
         return self.send('connector', 'dropclient=%d' % client_id, expect_reply=False, timeout=timeout)
-
-
-# -- modules --------------------------------------------------------------------
-
-def ckpool_argument_spec():
-    """Options every ckpool module shares; each module extends a copy of it."""
-    return dict(
-        socket_dir=dict(type='path', default=DEFAULT_SOCKET_DIR),
-        timeout=dict(type='float', default=DEFAULT_TIMEOUT),
-    )
-
-
-class CkpoolModule:
-    """AnsibleModule wrapper that owns the argument spec merge, the client and fail()."""
-
-    def __init__(self, argument_spec=None, supports_check_mode=True, client_options=None, **kwargs):
-        spec = ckpool_argument_spec()
-        spec.update(argument_spec or {})
-        self.module = AnsibleModule(argument_spec=spec, supports_check_mode=supports_check_mode, **kwargs)
-        self.params = self.module.params
-        self.check_mode = self.module.check_mode
-        socket_dir = self.params['socket_dir']
-        if not os.path.isabs(socket_dir):
-            self.module.fail_json(msg='socket_dir must be an absolute path, got %r' % socket_dir,
-                                  commands=[], changed=False)
-        timeout = self.params['timeout']
-        if timeout <= 0 or timeout > 3600:
-            self.module.fail_json(msg='timeout must be > 0 and <= 3600 seconds, got %r' % timeout,
-                                  commands=[], changed=False)
-        options = dict(socket_dir=socket_dir, timeout=timeout, check_mode=self.check_mode)
-        options.update(client_options or {})
-        self.client = CkpoolClient(**options)
-
-    def result_base(self):
-        return dict(socket_dir=self.client.socket_dir, commands=self.client.audit)
-
-    def fail(self, msg, **kwargs):
-        result = self.result_base()
-        result.setdefault('changed', False)
-        result.update(kwargs)
-        self.module.fail_json(msg=msg, **result)
-
-    def fail_from(self, exc, prefix=None, **kwargs):
-        msg = str(exc) if prefix is None else '%s: %s' % (prefix, exc)
-        details = exc.to_dict() if isinstance(exc, CkpoolError) else dict(kind='error', message=str(exc))
-        self.fail(msg, error=details, **kwargs)
-
-    def exit(self, **kwargs):
-        result = self.result_base()
-        result.setdefault('changed', False)
-        result.update(kwargs)
-        self.module.exit_json(**result)

@@ -3,8 +3,6 @@
 # Copyright: (c) 2026, ckpool.fleet contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import annotations
-
 DOCUMENTATION = r'''
 module: ckpool_control
 short_description: Send a control verb to a running ckpool instance (accept, reject, reconnect, redirect, dropall)
@@ -178,7 +176,8 @@ socket_dir:
 import os
 import re
 
-from ansible_collections.ckpool.fleet.plugins.module_utils.ckpool import CkpoolError, CkpoolModule
+from ansible_collections.ckpool.fleet.plugins.module_utils.ckpool import CkpoolError
+from ansible_collections.ckpool.fleet.plugins.module_utils.module_base import CkpoolModule
 
 # verb -> (socket, command, the one successful reply; None = EOF is the answer)
 VERBS = {

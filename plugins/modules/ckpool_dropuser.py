@@ -3,8 +3,6 @@
 # Copyright: (c) 2026, ckpool.fleet contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import annotations
-
 DOCUMENTATION = r'''
 module: ckpool_dropuser
 short_description: Disconnect every miner connection of one user from a ckpool instance
@@ -136,8 +134,11 @@ socket_dir:
 import json
 import os
 
-from ansible_collections.ckpool.fleet.plugins.module_utils.ckpool import CkpoolError, CkpoolModule
-from ansible_collections.ckpool.fleet.plugins.module_utils import ckpool_files
+from ansible_collections.ckpool.fleet.plugins.module_utils.ckpool import CkpoolError
+from ansible_collections.ckpool.fleet.plugins.module_utils.module_base import CkpoolModule
+from ansible_collections.ckpool.fleet.plugins.module_utils import ckpool_log
+from ansible_collections.ckpool.fleet.plugins.module_utils import process
+from ansible_collections.ckpool.fleet.plugins.module_utils import safe_files
 
 FORBIDDEN = set('=\'"/\\`')
 
@@ -209,7 +210,7 @@ def main():
         cm.fail_from(exc, **result)
     if not client.pid_alive(pid):
         cm.fail('ckpool is not running (no live pid in %s): no connections to drop' % client.pid_file, **result)
-    proc = ckpool_files.process_info(pid)
+    proc = process.process_info(pid)
     if proc is None:
         cm.fail('ckpool pid %d exited while resolving its clients' % pid, **result)
 
@@ -226,20 +227,20 @@ def main():
             log_dir = params['log_dir']
         elif params['config']:
             try:
-                config = ckpool_files.read_config(params['config'])
-            except ckpool_files.CkpoolFileError as exc:
+                config = process.read_config(params['config'])
+            except safe_files.CkpoolFileError as exc:
                 cm.fail('cannot read config: %s' % exc, **result)
-            log_dir = ckpool_files.config_logdir(config, proc.get('cwd') or os.path.dirname(params['config']))
+            log_dir = process.config_logdir(config, proc.get('cwd') or os.path.dirname(params['config']))
         else:
             try:
-                log_dir = ckpool_files.discover_logdir(pid)
-            except ckpool_files.CkpoolFileError as exc:
+                log_dir = process.discover_logdir(pid)
+            except safe_files.CkpoolFileError as exc:
                 cm.fail('cannot discover the log directory (set log_dir or config): %s' % exc, **result)
         log_path = os.path.join(log_dir, 'ckpool.log')
         try:
-            sessions = ckpool_files.client_sessions(log_path, user, since=proc.get('start_time'),
-                                                    max_bytes=params['log_max_bytes'])
-        except ckpool_files.CkpoolFileError as exc:
+            sessions = ckpool_log.client_sessions(log_path, user, since=proc.get('start_time'),
+                                                  max_bytes=params['log_max_bytes'])
+        except safe_files.CkpoolFileError as exc:
             cm.fail('cannot read %s: %s' % (log_path, exc), **result)
         clients = sessions['sessions']
         result['log_bound_hit'] = not sessions['complete']

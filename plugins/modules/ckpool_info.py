@@ -3,8 +3,6 @@
 # Copyright: (c) 2026, ckpool.fleet contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import annotations
-
 DOCUMENTATION = r'''
 module: ckpool_info
 short_description: Gather facts about a ckpool instance without changing it
@@ -353,11 +351,14 @@ from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.ckpool.fleet.plugins.module_utils.ckpool import (
     CkpoolError,
-    CkpoolModule,
     CkpoolNotRunning,
     CkpoolPermissionDenied,
 )
-from ansible_collections.ckpool.fleet.plugins.module_utils import ckpool_files
+from ansible_collections.ckpool.fleet.plugins.module_utils.module_base import CkpoolModule
+from ansible_collections.ckpool.fleet.plugins.module_utils import ckpool_log
+from ansible_collections.ckpool.fleet.plugins.module_utils import process
+from ansible_collections.ckpool.fleet.plugins.module_utils import safe_files
+from ansible_collections.ckpool.fleet.plugins.module_utils import status_files
 
 
 def import_jmespath():
@@ -421,7 +422,7 @@ class Gatherer:
         if self._process is None:
             info = self.client.process()
             if info['running']:
-                proc = ckpool_files.process_info(info['pid']) or {}
+                proc = process.process_info(info['pid']) or {}
                 info['started'] = proc.get('start_time')
                 info['cmdline'] = proc.get('cmdline')
                 info['cwd'] = proc.get('cwd')
@@ -438,16 +439,16 @@ class Gatherer:
         proc = self.process()
         if self.params['config']:
             try:
-                config = ckpool_files.read_config(self.params['config'])
-            except ckpool_files.CkpoolFileError as exc:
+                config = process.read_config(self.params['config'])
+            except safe_files.CkpoolFileError as exc:
                 self.cm.fail('cannot read config %s: %s' % (self.params['config'], exc))
             base = proc.get('cwd') or os.path.dirname(os.path.abspath(self.params['config']))
-            self._log_dir = ckpool_files.config_logdir(config, base)
+            self._log_dir = process.config_logdir(config, base)
             return self._log_dir
         if proc['running']:
             try:
-                self._log_dir = ckpool_files.discover_logdir(proc['pid'])
-            except ckpool_files.CkpoolFileError as exc:
+                self._log_dir = process.discover_logdir(proc['pid'])
+            except safe_files.CkpoolFileError as exc:
                 self.warnings.append('cannot discover the log directory of pid %s: %s; set log_dir or config'
                                      % (proc['pid'], exc))
         else:
@@ -485,8 +486,8 @@ class Gatherer:
         if not log_dir:
             return None
         try:
-            return ckpool_files.read_pool_status(log_dir, stale_after=self.params['stale_after'])
-        except ckpool_files.CkpoolFileError as exc:
+            return status_files.read_pool_status(log_dir, stale_after=self.params['stale_after'])
+        except safe_files.CkpoolFileError as exc:
             # missing, or still torn after the retries (ckpool rewrites it in place): the
             # other gathered data stays useful, so report it instead of failing
             self.warnings.append('pool status unavailable: %s' % exc)
@@ -499,11 +500,11 @@ class Gatherer:
             return dict(users=[], errors=[], missing=[], total=0, truncated=False)
         limit = self.params['users_limit'] or None
         try:
-            return ckpool_files.read_users(log_dir, self.params['users'], limit=limit)
-        except ckpool_files.CkpoolFileMissing as exc:
+            return status_files.read_users(log_dir, self.params['users'], limit=limit)
+        except safe_files.CkpoolFileMissing as exc:
             self.warnings.append(str(exc))
             return dict(users=[], errors=[], missing=[], total=0, truncated=False)
-        except (ckpool_files.CkpoolFileError, ValueError) as exc:
+        except (safe_files.CkpoolFileError, ValueError) as exc:
             self.cm.fail('cannot read users: %s' % exc)
 
     def workbase(self):
@@ -525,12 +526,12 @@ class Gatherer:
             return []
         path = os.path.join(log_dir, 'ckpool.log')
         try:
-            found = ckpool_files.solved_blocks(path, limit=self.params['blocks_limit'],
-                                               max_bytes=self.params['log_max_bytes'])
-        except ckpool_files.CkpoolFileMissing as exc:
+            found = ckpool_log.solved_blocks(path, limit=self.params['blocks_limit'],
+                                             max_bytes=self.params['log_max_bytes'])
+        except safe_files.CkpoolFileMissing as exc:
             self.warnings.append(str(exc))
             return []
-        except ckpool_files.CkpoolFileError as exc:
+        except safe_files.CkpoolFileError as exc:
             self.cm.fail('cannot read blocks from %s: %s' % (path, exc))
         if found['bound_hit'] and len(found['blocks']) < self.params['blocks_limit']:
             self.warnings.append('read only the last %d bytes of %s: older blocks are not listed'
@@ -596,7 +597,7 @@ def main():
             if 'users' in subsets:
                 data['users'] = found['users']
             if 'workers' in subsets:
-                data['workers'] = ckpool_files.flatten_workers(found['users'])
+                data['workers'] = status_files.flatten_workers(found['users'])
         if 'workbase' in subsets:
             data['workbase'] = g.workbase()
         if 'blocks' in subsets:

@@ -3,8 +3,6 @@
 # Copyright: (c) 2026, ckpool.fleet contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import annotations
-
 DOCUMENTATION = r'''
 module: ckpool_loglevel
 short_description: Set the log level of a running ckpool instance
@@ -121,7 +119,8 @@ import os
 import tempfile
 import time
 
-from ansible_collections.ckpool.fleet.plugins.module_utils.ckpool import CkpoolError, CkpoolModule
+from ansible_collections.ckpool.fleet.plugins.module_utils.ckpool import CkpoolError
+from ansible_collections.ckpool.fleet.plugins.module_utils.module_base import CkpoolModule
 
 
 LEVELS = {

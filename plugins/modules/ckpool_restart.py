@@ -3,8 +3,6 @@
 # Copyright: (c) 2026, ckpool.fleet contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import annotations
-
 DOCUMENTATION = r'''
 module: ckpool_restart
 short_description: Restart a running ckpool seamlessly through its listener (handover)
@@ -122,9 +120,9 @@ import time
 from ansible_collections.ckpool.fleet.plugins.module_utils.ckpool import (
     CkpoolError,
     CkpoolMalformedReply,
-    CkpoolModule,
     CkpoolPermissionDenied,
 )
+from ansible_collections.ckpool.fleet.plugins.module_utils.module_base import CkpoolModule
 
 
 def read_pid_quietly(client):

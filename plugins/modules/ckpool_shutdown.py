@@ -3,8 +3,6 @@
 # Copyright: (c) 2026, ckpool.fleet contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import annotations
-
 DOCUMENTATION = r'''
 module: ckpool_shutdown
 short_description: Stop a running ckpool instance through its listener
@@ -104,8 +102,10 @@ import os
 import signal
 import time
 
-from ansible_collections.ckpool.fleet.plugins.module_utils.ckpool import CkpoolError, CkpoolModule
-from ansible_collections.ckpool.fleet.plugins.module_utils import ckpool_files
+from ansible_collections.ckpool.fleet.plugins.module_utils.ckpool import CkpoolError
+from ansible_collections.ckpool.fleet.plugins.module_utils.module_base import CkpoolModule
+from ansible_collections.ckpool.fleet.plugins.module_utils import process
+from ansible_collections.ckpool.fleet.plugins.module_utils import safe_files
 
 
 def wait_gone(client, pid, timeout):
@@ -166,8 +166,8 @@ def main():
     except OSError:
         pid_written = None
     try:
-        is_ckpool = ckpool_files.is_ckpool_process(pid, started_before=pid_written)
-    except (ckpool_files.CkpoolFileError, ValueError) as exc:
+        is_ckpool = process.is_ckpool_process(pid, started_before=pid_written)
+    except (safe_files.CkpoolFileError, ValueError) as exc:
         cm.fail('refusing to signal pid %d: cannot verify it is ckpool: %s' % (pid, exc), **result)
     if not is_ckpool:
         cm.fail('refusing to signal pid %d from %s: it is not a ckpool process (or started after the pid file '

@@ -8,7 +8,6 @@ framed message and calls ``behaviour(conn, message)``; a behaviour that returns
 ``'hold'`` keeps the connection open (a hang) until the server is closed.
 """
 
-from __future__ import annotations
 
 import socket
 import struct

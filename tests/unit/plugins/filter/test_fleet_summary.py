@@ -8,7 +8,6 @@ in ckpool's own format (the pool.status and users/<name> layouts of
 PROTOCOL.md), so the filter sees exactly the shapes ckpool_info returns.
 """
 
-from __future__ import annotations
 
 import json
 
@@ -17,7 +16,7 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.ckpool.fleet.plugins.filter.fleet_summary import fleet_summary, FilterModule
-from ansible_collections.ckpool.fleet.plugins.module_utils import ckpool_files as cf
+from ansible_collections.ckpool.fleet.plugins.module_utils import status_files
 
 NOW = 1795502500
 
@@ -37,8 +36,8 @@ def status_bytes(runtime=300, lastupdate=NOW - 20, users=1, workers=2, idle=0, d
 
 def pool(**kwargs):
     stale_after = kwargs.pop('stale_after', 180)
-    return cf.parse_pool_status(status_bytes(**kwargs), path='/logs/pool/pool.status', now=NOW,
-                                stale_after=stale_after)
+    return status_files.parse_pool_status(status_bytes(**kwargs), path='/logs/pool/pool.status', now=NOW,
+                                          stale_after=stale_after)
 
 
 def user(name, rates, workers, lastshare=NOW - 5, shares=3, bestshare=1.0, bestever=1, authorised=NOW - 1000):
@@ -50,7 +49,7 @@ def user(name, rates, workers, lastshare=NOW - 5, shares=3, bestshare=1.0, beste
         w = dict(workername=wname, lastshare=lastshare, shares=wshares, bestshare=wbest, bestever=bestever)
         w.update(("hashrate" + k, wrates.get(k, "0")) for k in ("1m", "5m", "1hr", "1d", "7d"))
         doc['worker'].append(w)
-    return cf.parse_user(json.dumps(doc, indent=1).encode(), name)
+    return status_files.parse_user(json.dumps(doc, indent=1).encode(), name)
 
 
 def result(pool_shape, users=None, running=True, healthy=True, pid=1234):
@@ -242,7 +241,7 @@ def test_partial_subsets():
 def test_users_built_from_workers_when_only_workers_gathered():
     u = user('carol', {"5m": "3M"}, [('carol.a', {"5m": "1M"}, 1, 1.0), ('carol.b', {"5m": "2M"}, 2, 4.0)])
     res = result(pool(rates={"5m": "3M"}))
-    res['workers'] = cf.flatten_workers([u])
+    res['workers'] = status_files.flatten_workers([u])
     s = fleet_summary({'h': res})
     carol = s['users'][0]
     assert carol['name'] == 'carol' and carol['workers'] == 2 and carol['shares'] == 3

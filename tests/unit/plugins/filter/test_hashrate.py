@@ -7,8 +7,6 @@ The filters are exercised directly and through Ansible's real templating engine,
 resolved by their fully qualified names.
 """
 
-from __future__ import annotations
-
 import json
 import os
 

@@ -7,7 +7,6 @@ Each server below plays one behaviour recorded from a real ckpool (or one fault
 mode) so that every error class of the client is exercised on a real socket.
 """
 
-from __future__ import annotations
 
 import os
 import socket

@@ -3,8 +3,6 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Run a module's main() in-process with real arguments (ansible-core 2.19 patch_module_args)."""
 
-from __future__ import annotations
-
 import json
 
 import pytest

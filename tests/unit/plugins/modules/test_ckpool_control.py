@@ -9,7 +9,6 @@ stratifier closes every connection without a reply.  Each server records what it
 received, so the tests see the exact bytes the module put on the wire.
 """
 
-from __future__ import annotations
 
 import os
 import socket

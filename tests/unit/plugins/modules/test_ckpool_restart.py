@@ -5,8 +5,6 @@
 new process, new pid written only after the old one exited) and against small
 real unix-socket servers that misbehave."""
 
-from __future__ import annotations
-
 import json
 import os
 import socket

@@ -8,7 +8,6 @@ separate process with real unix sockets, real files and a real stratum port)
 and checks the simulator's command log for what was really sent.
 """
 
-from __future__ import annotations
 
 import os
 import signal

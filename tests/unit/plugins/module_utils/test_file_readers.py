@@ -1,13 +1,11 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, ckpool.fleet contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Unit tests of ckpool_files against real files, real captures and real /proc entries.
+"""Unit tests of the file readers (status_files, ckpool_log, process...): real files, captures, /proc.
 
 The fixtures under fixtures/ckpool_files/ are unmodified copies of files written by a
 real ckpool (see fixtures/ckpool_files/README.md).
 """
-
-from __future__ import annotations
 
 import json
 import os
@@ -21,7 +19,12 @@ import time
 
 import pytest
 
-from ansible_collections.ckpool.fleet.plugins.module_utils import ckpool_files as cf
+from ansible_collections.ckpool.fleet.plugins.module_utils import ckpool_log
+from ansible_collections.ckpool.fleet.plugins.module_utils import hashrate
+from ansible_collections.ckpool.fleet.plugins.module_utils import process
+from ansible_collections.ckpool.fleet.plugins.module_utils import safe_files
+from ansible_collections.ckpool.fleet.plugins.module_utils import status_files
+from ansible_collections.ckpool.fleet.plugins.module_utils import usernames
 
 
 FIXTURES = os.path.join(os.path.dirname(__file__), 'fixtures', 'ckpool_files')
@@ -90,9 +93,9 @@ def test_capture_has_many_hashrates():
 
 @pytest.mark.parametrize('text', CAPTURE_HASHRATES)
 def test_hashrate_round_trip_on_capture_values(text):
-    value = cf.parse_hashrate(text)
+    value = hashrate.parse_hashrate(text)
     assert isinstance(value, float)
-    assert cf.format_hashrate(value) == text
+    assert hashrate.format_hashrate(value) == text
 
 
 @pytest.mark.parametrize('text,expected', [
@@ -114,14 +117,14 @@ def test_hashrate_round_trip_on_capture_values(text):
     (2.5, 2.5),
 ])
 def test_parse_hashrate_values(text, expected):
-    assert cf.parse_hashrate(text) == expected
+    assert hashrate.parse_hashrate(text) == expected
 
 
 def test_parse_hashrate_is_exact_decimal():
     # 8.71 * 1e6 in binary floating point is not 8710000.0; the parser must be.
-    assert cf.parse_hashrate('8.71M') == 8710000.0
-    assert cf.parse_hashrate('4.65M') == 4650000.0
-    assert cf.parse_hashrate('0.1K') == 100.0
+    assert hashrate.parse_hashrate('8.71M') == 8710000.0
+    assert hashrate.parse_hashrate('4.65M') == 4650000.0
+    assert hashrate.parse_hashrate('0.1K') == 100.0
 
 
 @pytest.mark.parametrize('bad', [
@@ -130,7 +133,7 @@ def test_parse_hashrate_is_exact_decimal():
 ])
 def test_parse_hashrate_rejects_garbage(bad):
     with pytest.raises(ValueError) as excinfo:
-        cf.parse_hashrate(bad)
+        hashrate.parse_hashrate(bad)
     assert repr(bad) in str(excinfo.value)
 
 
@@ -156,17 +159,17 @@ def test_parse_hashrate_rejects_garbage(bad):
     ('114', '114'),
 ])
 def test_format_hashrate_like_ckpool(value, expected):
-    assert cf.format_hashrate(value) == expected
+    assert hashrate.format_hashrate(value) == expected
 
 
 def test_format_hashrate_quirk_parses_back():
-    assert cf.parse_hashrate(cf.format_hashrate(999600)) == 1e6
+    assert hashrate.parse_hashrate(hashrate.format_hashrate(999600)) == 1e6
 
 
 @pytest.mark.parametrize('bad', [-1, -0.001, float('nan'), float('inf'), None, True, 'x', [1]])
 def test_format_hashrate_rejects(bad):
     with pytest.raises(ValueError):
-        cf.format_hashrate(bad)
+        hashrate.format_hashrate(bad)
 
 
 # ---------------------------------------------------------------------------
@@ -186,7 +189,7 @@ def make_logdir(tmp_path, status=True, users=('testuser',)):
 
 def test_read_pool_status_capture(tmp_path):
     logdir = make_logdir(tmp_path)
-    pool = cf.read_pool_status(str(logdir), now=1795502476 + 30)
+    pool = status_files.read_pool_status(str(logdir), now=1795502476 + 30)
     assert pool['path'] == str(logdir / 'pool' / 'pool.status')
     assert pool['runtime'] == 300 and isinstance(pool['runtime'], int)
     assert pool['lastupdate'] == 1795502476
@@ -208,10 +211,10 @@ def test_read_pool_status_capture(tmp_path):
 
 def test_read_pool_status_stale(tmp_path):
     logdir = make_logdir(tmp_path)
-    assert cf.read_pool_status(str(logdir), now=1795502476 + 181)['stale'] is True
-    assert cf.read_pool_status(str(logdir), now=1795502476 + 181, stale_after=200)['stale'] is False
+    assert status_files.read_pool_status(str(logdir), now=1795502476 + 181)['stale'] is True
+    assert status_files.read_pool_status(str(logdir), now=1795502476 + 181, stale_after=200)['stale'] is False
     # Default now is the real clock: the capture is from the past or future, never "now".
-    pool = cf.read_pool_status(str(logdir))
+    pool = status_files.read_pool_status(str(logdir))
     assert abs(pool['age_seconds'] - (time.time() - 1795502476)) < 5
 
 
@@ -223,7 +226,7 @@ def test_read_pool_status_every_history_snapshot(tmp_path):
         if not record['path'].endswith('pool.status'):
             continue
         (logdir / 'pool' / 'pool.status').write_text(record['content'])
-        pool = cf.read_pool_status(str(logdir), now=record['observed_unix'])
+        pool = status_files.read_pool_status(str(logdir), now=record['observed_unix'])
         first = json.loads(record['content'].splitlines()[0])
         assert pool['runtime'] == first['runtime']
         assert pool['age_seconds'] == record['observed_unix'] - first['lastupdate']
@@ -236,17 +239,17 @@ def test_pool_status_every_prefix_is_rejected():
     assert data.endswith(b'\n')
     for cut in range(len(data) - 1):
         with pytest.raises(ValueError):
-            cf.parse_pool_status(data[:cut])
+            status_files.parse_pool_status(data[:cut])
     # Only the full file (with or without its last newline) parses.
-    assert cf.parse_pool_status(data[:-1])['runtime'] == 300
-    assert cf.parse_pool_status(data)['runtime'] == 300
+    assert status_files.parse_pool_status(data[:-1])['runtime'] == 300
+    assert status_files.parse_pool_status(data)['runtime'] == 300
 
 
 def test_read_pool_status_missing(tmp_path):
     logdir = make_logdir(tmp_path, status=False)
-    with pytest.raises(cf.CkpoolFileMissing) as excinfo:
-        cf.read_pool_status(str(logdir))
-    assert isinstance(excinfo.value, cf.CkpoolFileError)
+    with pytest.raises(safe_files.CkpoolFileMissing) as excinfo:
+        status_files.read_pool_status(str(logdir))
+    assert isinstance(excinfo.value, safe_files.CkpoolFileError)
     assert excinfo.value.path == str(logdir / 'pool' / 'pool.status')
     assert 'no such file' in excinfo.value.reason
 
@@ -268,7 +271,7 @@ def test_read_pool_status_torn_then_completed(tmp_path):
     start = time.monotonic()
     timer.start()
     try:
-        pool = cf.read_pool_status(str(logdir), retries=40, retry_delay=0.02, now=1795502476)
+        pool = status_files.read_pool_status(str(logdir), retries=40, retry_delay=0.02, now=1795502476)
     finally:
         timer.cancel()
         timer.join()
@@ -281,9 +284,9 @@ def test_read_pool_status_torn_forever(tmp_path):
     logdir = make_logdir(tmp_path, status=False)
     path = logdir / 'pool' / 'pool.status'
     path.write_bytes(fixture_bytes('pool.status')[:250])
-    with pytest.raises(cf.CkpoolFileError) as excinfo:
-        cf.read_pool_status(str(logdir), retries=3, retry_delay=0.001)
-    assert not isinstance(excinfo.value, cf.CkpoolFileMissing)
+    with pytest.raises(safe_files.CkpoolFileError) as excinfo:
+        status_files.read_pool_status(str(logdir), retries=3, retry_delay=0.001)
+    assert not isinstance(excinfo.value, safe_files.CkpoolFileMissing)
     assert 'after 4 reads' in excinfo.value.reason
     assert str(path) in str(excinfo.value)
 
@@ -291,16 +294,16 @@ def test_read_pool_status_torn_forever(tmp_path):
 def test_read_pool_status_empty_file(tmp_path):
     logdir = make_logdir(tmp_path, status=False)
     (logdir / 'pool' / 'pool.status').write_bytes(b'')
-    with pytest.raises(cf.CkpoolFileError) as excinfo:
-        cf.read_pool_status(str(logdir), retries=1, retry_delay=0)
+    with pytest.raises(safe_files.CkpoolFileError) as excinfo:
+        status_files.read_pool_status(str(logdir), retries=1, retry_delay=0)
     assert 'found 0' in excinfo.value.reason
 
 
 def test_read_pool_status_fifo_does_not_hang(tmp_path):
     logdir = make_logdir(tmp_path, status=False)
     os.mkfifo(str(logdir / 'pool' / 'pool.status'))
-    with pytest.raises(cf.CkpoolFileError) as excinfo:
-        cf.read_pool_status(str(logdir), retries=0)
+    with pytest.raises(safe_files.CkpoolFileError) as excinfo:
+        status_files.read_pool_status(str(logdir), retries=0)
     assert 'not a regular file' in excinfo.value.reason
 
 
@@ -308,8 +311,8 @@ def test_read_pool_status_bad_hashrate(tmp_path):
     logdir = make_logdir(tmp_path, status=False)
     text = fixture_bytes('pool.status').decode().replace('"568K"', '"568Q"')
     (logdir / 'pool' / 'pool.status').write_text(text)
-    with pytest.raises(cf.CkpoolFileError) as excinfo:
-        cf.read_pool_status(str(logdir), retries=1, retry_delay=0)
+    with pytest.raises(safe_files.CkpoolFileError) as excinfo:
+        status_files.read_pool_status(str(logdir), retries=1, retry_delay=0)
     assert '568Q' in excinfo.value.reason
 
 
@@ -322,7 +325,7 @@ def test_read_pool_status_bad_hashrate(tmp_path):
     'a..b', '-dash', 'back\\slash', 'é' * 63,
 ])
 def test_valid_username_accepts(name):
-    assert cf.valid_username(name) is True
+    assert usernames.valid_username(name) is True
 
 
 @pytest.mark.parametrize('name', [
@@ -330,12 +333,12 @@ def test_valid_username_accepts(name):
     'c1\x85', 'x' * 128, 'é' * 64, None, 5, b'bytes', '\udcff', ['list'],
 ])
 def test_valid_username_refuses(name):
-    assert cf.valid_username(name) is False
+    assert usernames.valid_username(name) is False
 
 
 def test_read_user_capture(tmp_path):
     logdir = make_logdir(tmp_path)
-    user = cf.read_user(str(logdir), 'testuser')
+    user = status_files.read_user(str(logdir), 'testuser')
     assert user['name'] == 'testuser'
     assert user['hashrate_raw'] == {'1m': '864K', '5m': '5.22M', '1hr': '2.02M', '1d': '98.7K', '7d': '14.2K'}
     assert user['hashrate'] == {'1m': 864000.0, '5m': 5220000.0, '1hr': 2020000.0, '1d': 98700.0, '7d': 14200.0}
@@ -356,7 +359,7 @@ def test_read_user_capture(tmp_path):
 def test_read_user_rejects_malicious_names(tmp_path, name):
     logdir = make_logdir(tmp_path)
     with pytest.raises(ValueError):
-        cf.read_user(str(logdir), name)
+        status_files.read_user(str(logdir), name)
 
 
 def test_read_user_symlink_escape(tmp_path):
@@ -364,16 +367,16 @@ def test_read_user_symlink_escape(tmp_path):
     secret = tmp_path / 'secret.json'
     secret.write_text('{"hashrate1m": "1"}')
     os.symlink(str(secret), str(logdir / 'users' / 'evil'))
-    with pytest.raises(cf.CkpoolFileError) as excinfo:
-        cf.read_user(str(logdir), 'evil')
+    with pytest.raises(safe_files.CkpoolFileError) as excinfo:
+        status_files.read_user(str(logdir), 'evil')
     assert 'symbolic link' in excinfo.value.reason  # refused without being followed
     # A symlink that stays inside users/ is refused too: ckpool never creates symlinks.
     os.symlink('testuser', str(logdir / 'users' / 'alias'))
-    with pytest.raises(cf.CkpoolFileError) as excinfo:
-        cf.read_user(str(logdir), 'alias')
+    with pytest.raises(safe_files.CkpoolFileError) as excinfo:
+        status_files.read_user(str(logdir), 'alias')
     assert 'symbolic link' in excinfo.value.reason
-    assert cf.list_users(str(logdir)) == ['testuser']
-    result = cf.read_users(str(logdir), ['evil', 'alias', 'testuser'])
+    assert status_files.list_users(str(logdir)) == ['testuser']
+    result = status_files.read_users(str(logdir), ['evil', 'alias', 'testuser'])
     assert [u['name'] for u in result['users']] == ['testuser']
     assert result['missing'] == ['evil', 'alias']
 
@@ -386,13 +389,13 @@ def test_read_user_symlinked_users_dir_is_followed(tmp_path):
     (real / 'testuser').write_bytes(fixture_bytes('users', 'testuser'))
     os.rmdir(str(logdir / 'users'))
     os.symlink(str(real), str(logdir / 'users'))
-    assert cf.read_user(str(logdir), 'testuser')['shares'] == 3
+    assert status_files.read_user(str(logdir), 'testuser')['shares'] == 3
 
 
 def test_read_user_missing(tmp_path):
     logdir = make_logdir(tmp_path)
-    with pytest.raises(cf.CkpoolFileMissing):
-        cf.read_user(str(logdir), 'nobody')
+    with pytest.raises(safe_files.CkpoolFileMissing):
+        status_files.read_user(str(logdir), 'nobody')
 
 
 def test_read_user_torn_then_completed(tmp_path):
@@ -409,7 +412,7 @@ def test_read_user_torn_then_completed(tmp_path):
     timer = threading.Timer(0.1, complete)
     timer.start()
     try:
-        user = cf.read_user(str(logdir), 'testuser', retries=1, retry_delay=0.4)
+        user = status_files.read_user(str(logdir), 'testuser', retries=1, retry_delay=0.4)
     finally:
         timer.cancel()
         timer.join()
@@ -428,16 +431,16 @@ def test_list_users_globs(tmp_path):
     populate_users(logdir, names)
     (logdir / 'users' / 'adir').mkdir()   # not a regular file: skipped
     os.mkfifo(str(logdir / 'users' / 'afifo'))
-    assert cf.list_users(str(logdir)) == sorted(names)
-    assert cf.list_users(str(logdir), ['al*']) == ['alex', 'alice']
-    assert cf.list_users(str(logdir), 'A*') == ['Alice']
-    assert cf.list_users(str(logdir), ['a*']) == ['alex', 'alice']
-    assert cf.list_users(str(logdir), ['bob', 'zed', 'ghost']) == ['bob', 'zed']
-    assert cf.list_users(str(logdir), ['star[*]name']) == ['star*name']
-    assert cf.list_users(str(logdir), ['[[]x]']) == ['[x]']
-    assert cf.list_users(str(logdir), ['b?b', 'q[?]']) == ['bob', 'q?']
-    assert cf.list_users(str(logdir), ['adir', 'afifo']) == []
-    assert cf.list_users(str(logdir), []) == []
+    assert status_files.list_users(str(logdir)) == sorted(names)
+    assert status_files.list_users(str(logdir), ['al*']) == ['alex', 'alice']
+    assert status_files.list_users(str(logdir), 'A*') == ['Alice']
+    assert status_files.list_users(str(logdir), ['a*']) == ['alex', 'alice']
+    assert status_files.list_users(str(logdir), ['bob', 'zed', 'ghost']) == ['bob', 'zed']
+    assert status_files.list_users(str(logdir), ['star[*]name']) == ['star*name']
+    assert status_files.list_users(str(logdir), ['[[]x]']) == ['[x]']
+    assert status_files.list_users(str(logdir), ['b?b', 'q[?]']) == ['bob', 'q?']
+    assert status_files.list_users(str(logdir), ['adir', 'afifo']) == []
+    assert status_files.list_users(str(logdir), []) == []
 
 
 def test_list_users_exact_names_do_not_list_the_directory(tmp_path, monkeypatch):
@@ -447,29 +450,29 @@ def test_list_users_exact_names_do_not_list_the_directory(tmp_path, monkeypatch)
     def no_listing(*args, **kwargs):
         raise AssertionError('exact names must not list the users directory')
 
-    monkeypatch.setattr(cf.os, 'scandir', no_listing)
-    monkeypatch.setattr(cf.os, 'listdir', no_listing)
-    assert cf.list_users(str(logdir), ['u01999', 'u00000', 'nope']) == ['u00000', 'u01999']
-    result = cf.read_users(str(logdir), ['u00042'])
+    monkeypatch.setattr(status_files.os, 'scandir', no_listing)
+    monkeypatch.setattr(status_files.os, 'listdir', no_listing)
+    assert status_files.list_users(str(logdir), ['u01999', 'u00000', 'nope']) == ['u00000', 'u01999']
+    result = status_files.read_users(str(logdir), ['u00042'])
     assert [u['name'] for u in result['users']] == ['u00042']
     with pytest.raises(AssertionError):
-        cf.list_users(str(logdir), ['u0199*'])
+        status_files.list_users(str(logdir), ['u0199*'])
 
 
 @pytest.mark.parametrize('pattern', ['../etc/passwd', '..', 'a/*', '*/x', '', 'x\n', None, 3])
 def test_list_users_rejects_bad_patterns(tmp_path, pattern):
     logdir = make_logdir(tmp_path)
     with pytest.raises(ValueError):
-        cf.list_users(str(logdir), [pattern])
+        status_files.list_users(str(logdir), [pattern])
 
 
 def test_list_users_missing_dirs(tmp_path):
     logdir = tmp_path / 'logs'
-    with pytest.raises(cf.CkpoolFileMissing):
-        cf.list_users(str(logdir))
+    with pytest.raises(safe_files.CkpoolFileMissing):
+        status_files.list_users(str(logdir))
     logdir.mkdir()
-    assert cf.list_users(str(logdir)) == []
-    assert cf.read_users(str(logdir), ['alice']) == {
+    assert status_files.list_users(str(logdir)) == []
+    assert status_files.read_users(str(logdir), ['alice']) == {
         'users': [], 'errors': [], 'missing': ['alice'], 'total': 0, 'truncated': False}
 
 
@@ -477,7 +480,7 @@ def test_read_users_reports_broken_files_per_user(tmp_path):
     logdir = make_logdir(tmp_path, users=())
     populate_users(logdir, ['alice', 'bob', 'carol'])
     (logdir / 'users' / 'bob').write_bytes(fixture_bytes('users', 'testuser')[:60])   # torn for good
-    result = cf.read_users(str(logdir))
+    result = status_files.read_users(str(logdir))
     assert [u['name'] for u in result['users']] == ['alice', 'carol']
     assert len(result['errors']) == 1
     error = result['errors'][0]
@@ -490,22 +493,22 @@ def test_read_users_reports_broken_files_per_user(tmp_path):
 def test_read_users_limit(tmp_path):
     logdir = make_logdir(tmp_path, users=())
     populate_users(logdir, ['u%d' % i for i in range(10)])
-    result = cf.read_users(str(logdir), ['u*'], limit=3)
+    result = status_files.read_users(str(logdir), ['u*'], limit=3)
     assert [u['name'] for u in result['users']] == ['u0', 'u1', 'u2']
     assert result['total'] == 10 and result['truncated'] is True
-    assert cf.read_users(str(logdir), limit=10)['truncated'] is False
+    assert status_files.read_users(str(logdir), limit=10)['truncated'] is False
     with pytest.raises(ValueError):
-        cf.read_users(str(logdir), limit=-1)
+        status_files.read_users(str(logdir), limit=-1)
 
 
 def test_flatten_workers(tmp_path):
     logdir = make_logdir(tmp_path, users=('alice', 'bob'))
-    users = cf.read_users(str(logdir))['users']
-    workers = cf.flatten_workers(users)
+    users = status_files.read_users(str(logdir))['users']
+    workers = status_files.flatten_workers(users)
     assert [(w['user'], w['workername']) for w in workers] == [('alice', 'testuser.rig1'),
                                                                ('bob', 'testuser.rig1')]
     assert 'user' not in users[0]['worker'][0]   # input untouched
-    assert cf.flatten_workers([{'name': 'x', 'worker': []}, {'name': 'y'}]) == []
+    assert status_files.flatten_workers([{'name': 'x', 'worker': []}, {'name': 'y'}]) == []
 
 
 @pytest.mark.parametrize('worker,user', [
@@ -513,7 +516,7 @@ def test_flatten_workers(tmp_path):
     ('.x.y', 'x.y'), ('_x', 'x'), (None, None), ('x' * 200, 'x' * 127),
 ])
 def test_worker_user(worker, user):
-    assert cf.worker_user(worker) == user
+    assert usernames.worker_user(worker) == user
 
 
 # ---------------------------------------------------------------------------
@@ -544,7 +547,7 @@ def test_reverse_reader_matches_reference(tmp_path, block_size):
     ]
     for data in samples:
         path.write_bytes(data)
-        reader = cf.ReverseLineReader(str(path), max_bytes=10 ** 6, block_size=block_size)
+        reader = ckpool_log.ReverseLineReader(str(path), max_bytes=10 ** 6, block_size=block_size)
         lines = list(reader)
         assert list(reversed(lines)) == expected_lines(data), data
         assert reader.reached_start is True and reader.bound_hit is False
@@ -555,10 +558,10 @@ def test_tail_lines_bound(tmp_path):
     lines = ['line %04d %s' % (i, 'x' * (i % 13)) for i in range(1000)]
     data = ('\n'.join(lines) + '\n').encode()
     path.write_bytes(data)
-    got, bound = cf.tail_lines(str(path), max_bytes=len(data))
+    got, bound = ckpool_log.tail_lines(str(path), max_bytes=len(data))
     assert got == lines and bound is False
     for max_bytes in (1, 10, 100, 1000, 4321, len(data) - 1):
-        got, bound = cf.tail_lines(str(path), max_bytes=max_bytes)
+        got, bound = ckpool_log.tail_lines(str(path), max_bytes=max_bytes)
         assert bound is True
         tail = data[-max_bytes:]
         # Exactly the complete lines inside the window, the cut line dropped.
@@ -569,25 +572,25 @@ def test_tail_lines_bound(tmp_path):
 def test_tail_lines_skips_line_being_written(tmp_path):
     path = tmp_path / 'ckpool.log'
     path.write_bytes(b'[2026-11-24 06:08:44.992] done\n[2026-11-24 06:08:45.000] Authorised client 9 127.0.0.1 wor')
-    assert cf.tail_lines(str(path)) == (['[2026-11-24 06:08:44.992] done'], False)
+    assert ckpool_log.tail_lines(str(path)) == (['[2026-11-24 06:08:44.992] done'], False)
 
 
 def test_tail_lines_missing(tmp_path):
-    with pytest.raises(cf.CkpoolFileMissing):
-        cf.tail_lines(str(tmp_path / 'nope.log'))
+    with pytest.raises(safe_files.CkpoolFileMissing):
+        ckpool_log.tail_lines(str(tmp_path / 'nope.log'))
     with pytest.raises(ValueError):
-        cf.ReverseLineReader(str(tmp_path / 'nope.log'), max_bytes=0)
+        ckpool_log.ReverseLineReader(str(tmp_path / 'nope.log'), max_bytes=0)
 
 
 def test_parse_log_time():
     expected = time.mktime((2026, 11, 24, 6, 8, 44, 0, 0, -1)) + 0.992
-    got = cf.parse_log_time('[2026-11-24 06:08:44.992] Authorised client 9 127.0.0.1 worker a.b as user a')
+    got = ckpool_log.parse_log_time('[2026-11-24 06:08:44.992] Authorised client 9 127.0.0.1 worker a.b as user a')
     assert got == pytest.approx(expected, abs=1e-6)
-    assert cf.parse_log_time('no stamp') is None
-    assert cf.parse_log_time('[2026-11-24 06:08] short stamp') is None
-    assert cf.parse_log_time('998130d18c88ac","reqSigs":1') is None
+    assert ckpool_log.parse_log_time('no stamp') is None
+    assert ckpool_log.parse_log_time('[2026-11-24 06:08] short stamp') is None
+    assert ckpool_log.parse_log_time('998130d18c88ac","reqSigs":1') is None
     now = time.time()
-    assert cf.parse_log_time(local_stamp(now) + ' x') == pytest.approx(now, abs=0.002)
+    assert ckpool_log.parse_log_time(local_stamp(now) + ' x') == pytest.approx(now, abs=0.002)
 
 
 def test_parse_log_time_capture_matches_pool_lastupdate():
@@ -600,7 +603,7 @@ def test_parse_log_time_capture_matches_pool_lastupdate():
         for line in fixture_bytes('06_pool_status_log_lines.log').decode().splitlines():
             match = re.search(r'"lastupdate": (\d+)', line)
             if match:
-                assert int(cf.parse_log_time(line)) == int(match.group(1))
+                assert int(ckpool_log.parse_log_time(line)) == int(match.group(1))
                 checked += 1
     finally:
         if saved is None:
@@ -613,14 +616,14 @@ def test_parse_log_time_capture_matches_pool_lastupdate():
 
 def stamp_time(stamp):
     """Unix time of a capture stamp, interpreted in the local zone like the reader does."""
-    return cf.parse_log_time('[%s] x' % stamp)
+    return ckpool_log.parse_log_time('[%s] x' % stamp)
 
 
 def test_client_sessions_dropall_clears_everyone(tmp_path):
     path = tmp_path / 'ckpool.log'
     shutil.copy(fixture_path('02_authorisation_and_drops.log'), str(path))
     for user in ('testuser', 'alice'):
-        result = cf.client_sessions(str(path), user)
+        result = ckpool_log.client_sessions(str(path), user)
         assert result['sessions'] == []
         assert result['complete'] is True and result['bound_hit'] is False
 
@@ -630,7 +633,7 @@ def test_client_sessions_before_dropall(tmp_path):
     text = fixture_bytes('02_authorisation_and_drops.log').decode()
     cut = text.index('[2026-11-24 06:36:02.646] Dropped 2 instances')
     path.write_text(text[:cut])
-    result = cf.client_sessions(str(path), 'testuser')
+    result = ckpool_log.client_sessions(str(path), 'testuser')
     assert result['sessions'] == [
         {'id': 9, 'address': '127.0.0.1', 'worker': 'testuser.rig1',
          'authorised_at': stamp_time('2026-11-24 06:08:44.992')},
@@ -639,19 +642,19 @@ def test_client_sessions_before_dropall(tmp_path):
     ]
     assert result['complete'] is True and result['bytes_read'] == len(text[:cut].encode())
     # alice: 10 and 11 were dropped ("Dropped client" lines), 747 is connected.
-    alice = cf.client_sessions(str(path), 'alice')['sessions']
+    alice = ckpool_log.client_sessions(str(path), 'alice')['sessions']
     assert [s['id'] for s in alice] == [747]
     assert alice[0]['worker'] == 'alice.rig2'
     # Case-sensitive, and no prefix matching of user names.
-    assert cf.client_sessions(str(path), 'Alice')['sessions'] == []
-    assert cf.client_sessions(str(path), 'test')['sessions'] == []
+    assert ckpool_log.client_sessions(str(path), 'Alice')['sessions'] == []
+    assert ckpool_log.client_sessions(str(path), 'test')['sessions'] == []
 
 
 def test_client_sessions_since_ignores_older_process(tmp_path):
     path = tmp_path / 'ckpool.log'
     text = fixture_bytes('02_authorisation_and_drops.log').decode()
     path.write_text(text[:text.index('[2026-11-24 06:36:02.646]')])
-    result = cf.client_sessions(str(path), 'testuser', since=stamp_time('2026-11-24 06:30:00.000'))
+    result = ckpool_log.client_sessions(str(path), 'testuser', since=stamp_time('2026-11-24 06:30:00.000'))
     assert [s['id'] for s in result['sessions']] == [746]
     assert result['complete'] is True
     assert result['bytes_read'] < len(text)   # stopped reading at the process start
@@ -676,15 +679,15 @@ def test_client_sessions_events(tmp_path):
     lines.append('%s Authorised client 7 10.0.0.7 worker bob.e as user bo' % local_stamp(base + 50))
     path = tmp_path / 'ckpool.log'
     path.write_text('\n'.join(lines))   # the last line has no newline yet: still being written
-    result = cf.client_sessions(str(path), 'bob')
+    result = ckpool_log.client_sessions(str(path), 'bob')
     assert [(s['id'], s['address'], s['worker']) for s in result['sessions']] == [
         (4, '10.0.0.4', 'bob.d'), (5, '::1', 'bob with spaces')]
     assert result['sessions'][0]['authorised_at'] == pytest.approx(base + 10, abs=0.002)
-    assert [s['id'] for s in cf.client_sessions(str(path), 'carol')['sessions']] == [6]
-    assert cf.client_sessions(str(path), 'bo')['sessions'] == []
+    assert [s['id'] for s in ckpool_log.client_sessions(str(path), 'carol')['sessions']] == [6]
+    assert ckpool_log.client_sessions(str(path), 'bo')['sessions'] == []
     for bad in ('', None, 5):
         with pytest.raises(ValueError):
-            cf.client_sessions(str(path), bad)
+            ckpool_log.client_sessions(str(path), bad)
 
 
 def test_client_sessions_bound(tmp_path):
@@ -694,22 +697,22 @@ def test_client_sessions_bound(tmp_path):
     lines.append('%s Authorised client 2 10.0.0.2 worker bob.b as user bob' % local_stamp(base + 2))
     path = tmp_path / 'ckpool.log'
     path.write_text('\n'.join(lines) + '\n')
-    bounded = cf.client_sessions(str(path), 'bob', max_bytes=64 * 1024)
+    bounded = ckpool_log.client_sessions(str(path), 'bob', max_bytes=64 * 1024)
     assert [s['id'] for s in bounded['sessions']] == [2]
     assert bounded['bound_hit'] is True and bounded['complete'] is False
     assert bounded['bytes_read'] == 64 * 1024
-    full = cf.client_sessions(str(path), 'bob')
+    full = ckpool_log.client_sessions(str(path), 'bob')
     assert [s['id'] for s in full['sessions']] == [1, 2]
     assert full['bound_hit'] is False and full['complete'] is True
     # A process start inside the window makes a bounded read complete.
-    since = cf.client_sessions(str(path), 'bob', since=base + 1.5, max_bytes=64 * 1024)
+    since = ckpool_log.client_sessions(str(path), 'bob', since=base + 1.5, max_bytes=64 * 1024)
     assert [s['id'] for s in since['sessions']] == [2] and since['complete'] is True
 
 
 def test_solved_blocks_from_capture(tmp_path):
     path = tmp_path / 'ckpool.log'
     shutil.copy(fixture_path('03_shares_and_blocks.log'), str(path))
-    result = cf.solved_blocks(str(path))
+    result = ckpool_log.solved_blocks(str(path))
     assert result['complete'] is True and result['bound_hit'] is False
     blocks = result['blocks']
     assert [b['height'] for b in blocks] == [105, 104, 103]
@@ -720,7 +723,7 @@ def test_solved_blocks_from_capture(tmp_path):
         assert 'Solved and confirmed block %d by testuser.rig1' % block['height'] in block['line']
     assert blocks[0]['time'] == stamp_time('2026-11-24 06:24:36.359')
     assert blocks[2]['time'] == stamp_time('2026-11-24 06:15:36.207')
-    limited = cf.solved_blocks(str(path), limit=2)
+    limited = ckpool_log.solved_blocks(str(path), limit=2)
     assert [b['height'] for b in limited['blocks']] == [105, 104]
     assert all(b['accepted'] for b in limited['blocks'])
     assert limited['complete'] is True
@@ -737,14 +740,14 @@ def test_solved_blocks_variants_and_bound(tmp_path):
     lines += ['%s filler %s' % (local_stamp(base + 300), 'y' * 100)] * 2000
     path = tmp_path / 'ckpool.log'
     path.write_text('\n'.join(lines) + '\n')
-    result = cf.solved_blocks(str(path))
+    result = ckpool_log.solved_blocks(str(path))
     assert [(b['height'], b['worker'], b['user'], b['accepted']) for b in result['blocks']] == [
         (8, '.lead_x', 'lead_x', True), (7, None, None, False), (None, None, None, True)]
     assert result['complete'] is True
-    bounded = cf.solved_blocks(str(path), max_bytes=32 * 1024)
+    bounded = ckpool_log.solved_blocks(str(path), max_bytes=32 * 1024)
     assert bounded['blocks'] == [] and bounded['bound_hit'] is True and bounded['complete'] is False
     with pytest.raises(ValueError):
-        cf.solved_blocks(str(path), limit=0)
+        ckpool_log.solved_blocks(str(path), limit=0)
 
 
 # ---------------------------------------------------------------------------
@@ -755,16 +758,16 @@ def test_read_config(tmp_path):
     conf = tmp_path / 'ckpool.conf'
     conf.write_text('{\n "btcd": [{"url": "127.0.0.1:8332"}],\n "logdir": "/var/log/ckpool"\n}\n'
                     'Comments from here on are ignored.\n{ not json')
-    assert cf.read_config(str(conf)) == {'btcd': [{'url': '127.0.0.1:8332'}], 'logdir': '/var/log/ckpool'}
+    assert process.read_config(str(conf)) == {'btcd': [{'url': '127.0.0.1:8332'}], 'logdir': '/var/log/ckpool'}
     conf.write_text('{\n "logdir": "x",\n "btcd": [\n}')
-    with pytest.raises(cf.CkpoolFileError) as excinfo:
-        cf.read_config(str(conf))
+    with pytest.raises(safe_files.CkpoolFileError) as excinfo:
+        process.read_config(str(conf))
     assert 'not valid JSON' in excinfo.value.reason and 'line 4' in excinfo.value.reason
     conf.write_text('["a"]')
-    with pytest.raises(cf.CkpoolFileError):
-        cf.read_config(str(conf))
-    with pytest.raises(cf.CkpoolFileMissing):
-        cf.read_config(str(tmp_path / 'none.conf'))
+    with pytest.raises(safe_files.CkpoolFileError):
+        process.read_config(str(conf))
+    with pytest.raises(safe_files.CkpoolFileMissing):
+        process.read_config(str(tmp_path / 'none.conf'))
 
 
 @pytest.mark.parametrize('config,expected', [
@@ -776,7 +779,7 @@ def test_read_config(tmp_path):
     ({'logdir': ''}, '/srv/pool/logs'),
 ])
 def test_config_logdir(config, expected):
-    assert cf.config_logdir(config, '/srv/pool') == expected
+    assert process.config_logdir(config, '/srv/pool') == expected
 
 
 @pytest.mark.parametrize('args,expected', [
@@ -797,13 +800,13 @@ def test_config_logdir(config, expected):
     (['-c'], {'config': None}),
 ])
 def test_parse_ckpool_args(args, expected):
-    parsed = cf.parse_ckpool_args(args)
+    parsed = process.parse_ckpool_args(args)
     for key, value in expected.items():
         assert parsed[key] == value, key
 
 
 def test_process_info_self():
-    info = cf.process_info(os.getpid())
+    info = process.process_info(os.getpid())
     with open('/proc/self/cmdline', 'rb') as handle:
         cmdline = handle.read().split(b'\0')[:-1]
     assert info['cmdline'] == [arg.decode() for arg in cmdline]
@@ -813,18 +816,18 @@ def test_process_info_self():
     assert info['uid'] == os.getuid()
     assert info['state'] in ('R', 'S')
     assert info['start_time'] <= time.time() + 1
-    assert cf.is_ckpool_process(os.getpid()) is False
+    assert process.is_ckpool_process(os.getpid()) is False
 
 
 def test_process_info_missing_pid():
     with open('/proc/sys/kernel/pid_max') as handle:
         pid_max = int(handle.read())
-    assert cf.process_info(pid_max + 1) is None
-    assert cf.is_ckpool_process(pid_max + 1) is False
-    with pytest.raises(cf.CkpoolFileMissing):
-        cf.discover_instance(pid_max + 1)
+    assert process.process_info(pid_max + 1) is None
+    assert process.is_ckpool_process(pid_max + 1) is False
+    with pytest.raises(safe_files.CkpoolFileMissing):
+        process.discover_instance(pid_max + 1)
     with pytest.raises(ValueError):
-        cf.process_info(0)
+        process.process_info(0)
 
 
 class Child(object):
@@ -836,7 +839,7 @@ class Child(object):
         deadline = time.monotonic() + 10
         # Wait until exec() is done (cmdline shows the new program).
         while time.monotonic() < deadline:
-            info = cf.process_info(self.proc.pid)
+            info = process.process_info(self.proc.pid)
             if info and info['cmdline'] and info['cmdline'][:len(argv)] == argv:
                 break
             time.sleep(0.01)
@@ -859,20 +862,20 @@ def sleeper_script(tmp_path, name):
 def test_is_ckpool_process_simulator(tmp_path):
     script = sleeper_script(tmp_path, 'ckpool_sim.py')
     with Child([sys.executable, '-u', script, '-c', 'ckpool.conf', '--sim-users', '3'], str(tmp_path)) as proc:
-        info = cf.process_info(proc.pid)
+        info = process.process_info(proc.pid)
         assert abs(info['start_time'] - time.time()) < 5
-        assert cf.is_ckpool_process(proc.pid) is True
-        assert cf.is_ckpool_process(proc.pid, started_before=time.time() + 1) is True
+        assert process.is_ckpool_process(proc.pid) is True
+        assert process.is_ckpool_process(proc.pid, started_before=time.time() + 1) is True
         # main.pid written long before this process started: a recycled pid.
-        assert cf.is_ckpool_process(proc.pid, started_before=time.time() - 3600) is False
+        assert process.is_ckpool_process(proc.pid, started_before=time.time() - 3600) is False
 
 
 def test_is_ckpool_process_other_python_script(tmp_path):
     script = sleeper_script(tmp_path, 'not_ckpool.py')
     with Child([sys.executable, script, 'ckpool_sim.py'], str(tmp_path)) as proc:
-        assert cf.is_ckpool_process(proc.pid) is False
-        with pytest.raises(cf.CkpoolFileError):
-            cf.discover_instance(proc.pid)
+        assert process.is_ckpool_process(proc.pid) is False
+        with pytest.raises(safe_files.CkpoolFileError):
+            process.discover_instance(proc.pid)
 
 
 def test_is_ckpool_process_binary_named_ckpool(tmp_path):
@@ -880,8 +883,8 @@ def test_is_ckpool_process_binary_named_ckpool(tmp_path):
     binary.parent.mkdir()
     shutil.copy(shutil.which('sleep'), str(binary))
     with Child([str(binary), '60'], str(tmp_path)) as proc:
-        assert os.path.basename(cf.process_info(proc.pid)['exe']) == 'ckpool'
-        assert cf.is_ckpool_process(proc.pid) is True
+        assert os.path.basename(process.process_info(proc.pid)['exe']) == 'ckpool'
+        assert process.is_ckpool_process(proc.pid) is True
 
 
 def test_is_ckpool_process_zombie(tmp_path):
@@ -891,12 +894,12 @@ def test_is_ckpool_process_zombie(tmp_path):
     try:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            info = cf.process_info(proc.pid)
+            info = process.process_info(proc.pid)
             if info is None or info['state'] == 'Z':
                 break
             time.sleep(0.01)
         assert info is not None and info['state'] == 'Z'
-        assert cf.is_ckpool_process(proc.pid) is False
+        assert process.is_ckpool_process(proc.pid) is False
     finally:
         proc.wait()
 
@@ -918,32 +921,32 @@ def test_discover_instance_forms(tmp_path):
     ]
     for args, config, logdir, source in cases:
         with Child([sys.executable, script] + args, str(tmp_path)) as proc:
-            found = cf.discover_instance(proc.pid)
+            found = process.discover_instance(proc.pid)
             assert found['config'] == config, args
             assert found['config_source'] == source
             assert found['config_found'] is True
             assert found['log_dir'] == logdir, args
-            assert cf.discover_logdir(proc.pid) == logdir
+            assert process.discover_logdir(proc.pid) == logdir
             assert found['cwd'] == str(tmp_path)
     with Child([sys.executable, script, '-n', 'p2', '-s', 'socks'], str(tmp_path)) as proc:
-        found = cf.discover_instance(proc.pid)
+        found = process.discover_instance(proc.pid)
         assert found['name'] == 'p2' and found['sockdir'] == str(tmp_path / 'socks')
         assert found['log_dir_source'] == 'default'
     # Proxy mode without a config file: ckpool runs on defaults (ckproxy.conf absent).
     with Child([sys.executable, script, '-p'], str(tmp_path)) as proc:
-        found = cf.discover_instance(proc.pid)
+        found = process.discover_instance(proc.pid)
         assert found['config'] == str(tmp_path / 'ckproxy.conf')
         assert found['config_found'] is False
         assert found['log_dir'] == str(tmp_path / 'logs')
         assert found['sockdir'] == '/tmp/ckproxy'
     # An explicit config that does not exist is an error, as is an invalid one.
     with Child([sys.executable, script, '-c', 'missing.conf'], str(tmp_path)) as proc:
-        with pytest.raises(cf.CkpoolFileMissing):
-            cf.discover_instance(proc.pid)
+        with pytest.raises(safe_files.CkpoolFileMissing):
+            process.discover_instance(proc.pid)
     (tmp_path / 'bad.conf').write_text('{"logdir": ')
     with Child([sys.executable, script, '-c', 'bad.conf'], str(tmp_path)) as proc:
-        with pytest.raises(cf.CkpoolFileError):
-            cf.discover_instance(proc.pid)
+        with pytest.raises(safe_files.CkpoolFileError):
+            process.discover_instance(proc.pid)
 
 
 def test_discover_instance_module_form(tmp_path):
@@ -953,18 +956,18 @@ def test_discover_instance_module_form(tmp_path):
     (package / 'ckpool_sim.py').write_text('import time\ntime.sleep(60)\n')
     (tmp_path / 'ckpool.conf').write_text('{"logdir": "L"}')
     with Child([sys.executable, '-m', 'simpkg.ckpool_sim', '-k'], str(tmp_path)) as proc:
-        assert cf.is_ckpool_process(proc.pid) is True
-        assert cf.discover_logdir(proc.pid) == str(tmp_path / 'L')
+        assert process.is_ckpool_process(proc.pid) is True
+        assert process.discover_logdir(proc.pid) == str(tmp_path / 'L')
 
 
 def test_signal_rule_is_usable_for_shutdown(tmp_path):
     # The intended use: verify, then signal; the verified process really goes away.
     script = sleeper_script(tmp_path, 'ckpool_sim.py')
     with Child([sys.executable, script], str(tmp_path)) as proc:
-        assert cf.is_ckpool_process(proc.pid, started_before=time.time())
+        assert process.is_ckpool_process(proc.pid, started_before=time.time())
         os.kill(proc.pid, signal.SIGTERM)
         proc.wait(timeout=10)
-        assert cf.is_ckpool_process(proc.pid) is False
+        assert process.is_ckpool_process(proc.pid) is False
 
 
 # ---------------------------------------------------------------------------
@@ -977,20 +980,20 @@ def test_readers_against_simulator():
     with SimPool(users=3, workers_per_user=2, status_interval=1, block_every=1) as pool:
         logpath = os.path.join(pool.logdir, 'ckpool.log')
         deadline = time.monotonic() + 10
-        while not os.path.exists(cf.pool_status_path(pool.logdir)) and time.monotonic() < deadline:
+        while not os.path.exists(status_files.pool_status_path(pool.logdir)) and time.monotonic() < deadline:
             time.sleep(0.05)
-        status = cf.read_pool_status(pool.logdir)
+        status = status_files.read_pool_status(pool.logdir)
         assert status['users'] == 3 and status['workers'] == 6
         assert status['stale'] is False
         assert all(isinstance(v, float) for v in status['hashrate'].values())
-        users = cf.read_users(pool.logdir)
+        users = status_files.read_users(pool.logdir)
         assert users['errors'] == [] and users['total'] == 3
-        assert len(cf.flatten_workers(users['users'])) == 6
+        assert len(status_files.flatten_workers(users['users'])) == 6
 
         # The process checks a shutdown module relies on.
-        info = cf.process_info(pool.pid)
-        assert cf.is_ckpool_process(pool.pid, started_before=os.stat(os.path.join(pool.sockdir, 'main.pid')).st_mtime)
-        found = cf.discover_instance(pool.pid)
+        info = process.process_info(pool.pid)
+        assert process.is_ckpool_process(pool.pid, started_before=os.stat(os.path.join(pool.sockdir, 'main.pid')).st_mtime)
+        found = process.discover_instance(pool.pid)
         assert found['log_dir'] == pool.logdir and found['sockdir'] == pool.sockdir
         assert found['config'] == pool.config_path
 
@@ -998,16 +1001,16 @@ def test_readers_against_simulator():
         miner = pool.miner('alice.rig9')
         try:
             client_id = pool.client_id('alice.rig9')
-            sessions = cf.client_sessions(logpath, 'alice', since=info['start_time'])
+            sessions = ckpool_log.client_sessions(logpath, 'alice', since=info['start_time'])
             assert [(s['id'], s['worker']) for s in sessions['sessions']] == [(client_id, 'alice.rig9')]
             assert sessions['complete'] is True
             miner.submit()
             pool.wait_for_log(r'Solved and confirmed block \d+ by alice\.rig9')
-            blocks = cf.solved_blocks(logpath, limit=5)['blocks']
+            blocks = ckpool_log.solved_blocks(logpath, limit=5)['blocks']
             assert blocks[0]['worker'] == 'alice.rig9' and blocks[0]['user'] == 'alice'
             assert blocks[0]['accepted'] is True and isinstance(blocks[0]['height'], int)
             pool.request('connector', 'dropclient=%d' % client_id)
             pool.wait_for_log(r'Dropped client %d ' % client_id)
-            assert cf.client_sessions(logpath, 'alice', since=info['start_time'])['sessions'] == []
+            assert ckpool_log.client_sessions(logpath, 'alice', since=info['start_time'])['sessions'] == []
         finally:
             miner.close()
