@@ -129,6 +129,17 @@ def suffix_string(value):
     return '%.3g%s' % (dval, suffix)
 
 
+def has_nul(value):
+    """True when a decoded JSON value holds a NUL character in any string (keys included)."""
+    if isinstance(value, str):
+        return '\0' in value
+    if isinstance(value, dict):
+        return any(has_nul(k) or has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(has_nul(v) for v in value)
+    return False
+
+
 def sha256d(data):
     return hashlib.sha256(hashlib.sha256(data).digest()).digest()
 
@@ -179,12 +190,162 @@ def pid_alive(pid):
 
 
 def set_process_name(name):
-    """Best effort: make /proc/PID/comm read NAME (like the real binary's "ckpool")."""
+    """Best effort: /proc/PID/comm = the instance name, cut to 14 bytes, as ckpool's main() does
+    (``snprintf(buf, 15, "%s", ckp.name); prctl(PR_SET_NAME, buf)``)."""
     try:
         libc = ctypes.CDLL(None)
-        libc.prctl(15, ctypes.c_char_p(name.encode()[:15]), 0, 0, 0)  # PR_SET_NAME
+        libc.prctl(15, ctypes.c_char_p(name.encode()[:14]), 0, 0, 0)  # PR_SET_NAME
     except (OSError, AttributeError):
         pass
+
+
+# --------------------------------------------------------------------------------------
+# Presenting as ckpool: argv[0] "ckpool", ckpool-style options only
+# --------------------------------------------------------------------------------------
+
+ARGV0 = 'ckpool'
+
+
+def python_binary():
+    """The interpreter running us (sys.executable is empty once argv[0] is "ckpool")."""
+    try:
+        return os.readlink('/proc/self/exe')
+    except OSError:
+        return sys.executable
+
+
+def ckpool_argv(args):
+    """The command line the simulator runs under: ``ckpool SCRIPT ARGS`` (no interpreter options).
+
+    A getopt-style parser of ``cmdline[1:]`` skips SCRIPT (a non-option) and the simulator's own
+    ``--sim-x=VALUE`` long options.
+    """
+    return [ARGV0, SCRIPT] + list(args)
+
+
+def canonical_args(args):
+    """``--sim-x VALUE`` -> ``--sim-x=VALUE`` so that no simulator value can look like a ckpool
+    option to a getopt-style parser (e.g. ``--sim-fault -k`` would read as ckpool's ``-k``)."""
+    out = []
+    index = 0
+    args = list(args)
+    while index < len(args):
+        arg = args[index]
+        index += 1
+        if arg == '--':
+            out.extend(args[index - 1:])
+            break
+        if arg.startswith('--sim-') and '=' not in arg and arg[2:] in SIM_VALUE_OPTIONS and index < len(args):
+            out.append('%s=%s' % (arg, args[index]))
+            index += 1
+            continue
+        out.append(arg)
+    return out
+
+
+def own_cmdline():
+    try:
+        with open('/proc/self/cmdline', 'rb') as handle:
+            raw = handle.read()
+    except OSError:
+        return None
+    return [a.decode('utf-8', 'surrogateescape') for a in raw.split(b'\0')[:-1]]
+
+
+def present_as_ckpool(args):
+    """Re-exec (same pid) as ``ckpool SCRIPT ARGS`` unless already running that way."""
+    want = ckpool_argv(canonical_args(args))
+    current = own_cmdline()
+    if current is None or current == want:
+        return
+    if os.environ.get('CKPOOL_SIM_EXEC') == str(os.getpid()):
+        return     # already re-executed once: never loop
+    os.environ['CKPOOL_SIM_EXEC'] = str(os.getpid())
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(python_binary(), want)
+
+
+# --------------------------------------------------------------------------------------
+# Modes (ckpool.c main(): getopt_long cases and the default name)
+# --------------------------------------------------------------------------------------
+
+MODE_FLAGS = {'B': 'btcsolo', 'N': 'node', 'P': 'passthrough', 'p': 'proxy', 'R': 'redirector', 'u': 'userproxy',
+              't': 'remote'}
+LONG_MODE_FLAGS = {'btcsolo': 'B', 'node': 'N', 'passthrough': 'P', 'proxy': 'p', 'redirector': 'R',
+                   'userproxy': 'u', 'trusted': 't'}
+SHORT_WITH_ARG = 'cdglnSs'
+DEFAULT_NAMES = {'pool': 'ckpool', 'solo': 'ckpool', 'proxy': 'ckproxy', 'userproxy': 'ckproxy',
+                 'passthrough': 'ckpassthrough', 'node': 'cknode', 'redirector': 'ckredirector'}
+
+
+class ModeError(Exception):
+    pass
+
+
+def mode_letters(args):
+    """The mode flags of a ckpool command line, in order (short bundles and long names)."""
+    letters = []
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        index += 1
+        if arg == '--':
+            break
+        if arg.startswith('--'):
+            letter = LONG_MODE_FLAGS.get(arg[2:].split('=', 1)[0])
+            if letter:
+                letters.append(letter)
+            elif arg[2:] in ('config', 'group', 'loglevel', 'name', 'sockdir'):
+                index += 1
+            continue
+        if arg.startswith('-') and len(arg) > 1:
+            for pos, char in enumerate(arg[1:]):
+                if char in SHORT_WITH_ARG:
+                    if pos == len(arg) - 2:
+                        index += 1
+                    break
+                if char in MODE_FLAGS:
+                    letters.append(char)
+    return letters
+
+
+def ckpool_mode(args):
+    """ckpool's mode from its flags, with main()'s conflict checks (ModeError = ckpool's quit(1))."""
+    f = dict.fromkeys(('btcsolo', 'proxy', 'passthrough', 'node', 'redirector', 'userproxy', 'remote'), False)
+    for letter in mode_letters(args):
+        if letter == 'B':
+            if f['proxy']:
+                raise ModeError('Cannot set both proxy and btcsolo mode')
+            f['btcsolo'] = True
+        elif letter == 'N':
+            if f['proxy'] or f['redirector'] or f['userproxy'] or f['passthrough']:
+                raise ModeError('Cannot set another proxy type or redirector and node mode')
+            f['proxy'] = f['passthrough'] = f['node'] = True
+        elif letter == 'P':
+            if f['proxy'] or f['redirector'] or f['userproxy'] or f['node']:
+                raise ModeError('Cannot set another proxy type or redirector and passthrough mode')
+            f['proxy'] = f['passthrough'] = True
+        elif letter == 'p':
+            if f['passthrough'] or f['redirector'] or f['userproxy'] or f['node']:
+                raise ModeError('Cannot set another proxy type or redirector and proxy mode')
+            f['proxy'] = True
+        elif letter == 'R':
+            if f['proxy'] or f['passthrough'] or f['userproxy'] or f['node']:
+                raise ModeError('Cannot set a proxy type or passthrough and redirector modes')
+            f['proxy'] = f['passthrough'] = f['redirector'] = True
+        elif letter == 't':
+            if f['proxy']:
+                raise ModeError('Cannot set a proxy type and trusted remote mode')
+            f['remote'] = True
+        elif letter == 'u':
+            if f['proxy'] or f['redirector'] or f['passthrough'] or f['node']:
+                raise ModeError('Cannot set both userproxy and another proxy type or redirector')
+            f['userproxy'] = f['proxy'] = True
+    for mode in ('node', 'redirector', 'passthrough', 'userproxy', 'proxy'):
+        if f[mode]:
+            return mode
+    return 'solo' if f['btcsolo'] else 'pool'
 
 
 # --------------------------------------------------------------------------------------
@@ -424,7 +585,8 @@ class Sim:
     def __init__(self, args, argv):
         self.args = args
         self.argv = argv
-        self.name = args.name
+        self.mode = ckpool_mode(argv)
+        self.name = args.name or DEFAULT_NAMES[self.mode]
         self.pid = os.getpid()
         self.start_time = time.time()
         self.start_mono = time.monotonic()
@@ -497,7 +659,9 @@ class Sim:
             if not os.path.isdir(path):
                 os.makedirs(path, 0o750, exist_ok=True)
                 os.chmod(path, 0o750)
-        self.log = Logger(os.path.join(self.logdir, 'ckpool.log'), self.args.loglevel,
+        # ckpool.c: ASPRINTF(&ckp.logfilename, "%s%s.log", ckp.logdir, ckp.name)
+        self.logfile = os.path.join(self.logdir, '%s.log' % self.name)
+        self.log = Logger(self.logfile, self.args.loglevel,
                           console=not self.args.quiet and not os.environ.get('CKPOOL_SIM_READY_FD'))
         cmdlog = self.args.sim_command_log or os.path.join(self.logdir, 'sim_commands.jsonl')
         self.cmdlog = CommandLog(os.path.abspath(cmdlog))
@@ -589,23 +753,30 @@ class Sim:
         for name in ('listener', 'generator', 'stratifier', 'connector'):
             path = os.path.join(self.sockdir, name)
             self.log.log(LOG_DEBUG, 'Opening %s' % path)
-            # Bound under a temporary name and renamed over the old file: the socket is
-            # recreated with a new inode (a plain unlink + bind may get the same inode back).
-            tmp = os.path.join(self.sockdir, '.%s.%d' % (name, self.pid))
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+            # ckpool unlinks the old file and binds SOCKDIR/NAME: the bound path (what
+            # /proc/net/unix shows) is the real one.  The old file is first moved aside and
+            # removed only after the bind, so the new socket always gets a new inode (a plain
+            # unlink + bind may get the same inode number back).
+            aside = None
+            if os.path.exists(path) or os.path.islink(path):
+                self.log.log(LOG_DEBUG, 'Unlinked %s to recreate socket' % path)
+                aside = os.path.join(self.sockdir, '.%s.old.%d' % (name, self.pid))
+                os.rename(path, aside)
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.bind(tmp)
-            sock.listen(4096)
             mode = 0o770
             if any(f.kind == 'unreadable' and f.socket == name for f in self.faults):
                 mode = 0o000
+            old_umask = os.umask(0o777 & ~mode)
+            try:
+                sock.bind(path)
+            finally:
+                os.umask(old_umask)
+            if aside is not None:
+                os.unlink(aside)
+            sock.listen(4096)
             if gid is not None:
-                os.chown(tmp, -1, gid)
-            os.chmod(tmp, mode)
-            if os.path.exists(path) or os.path.islink(path):
-                self.log.log(LOG_DEBUG, 'Unlinked %s to recreate socket' % path)
-            os.rename(tmp, path)
+                os.chown(path, -1, gid)
+            os.chmod(path, mode)
             self.log.log(LOG_DEBUG, 'Opened server path %s successfully on socket %d' % (path, sock.fileno()))
             self.control[name] = sock
 
@@ -663,7 +834,8 @@ class Sim:
             self.users[uname] = user
 
     def write_state(self):
-        state = {'pid': self.pid, 'name': self.name, 'sockdir': self.sockdir, 'logdir': self.logdir,
+        state = {'pid': self.pid, 'name': self.name, 'mode': self.mode, 'logfile': self.logfile,
+                 'sockdir': self.sockdir, 'logdir': self.logdir,
                  'stratum_host': self.stratum_host, 'stratum_port': self.stratum_port,
                  'command_log': self.cmdlog.path, 'started': self.start_time, 'argv': self.argv}
         path = os.path.join(self.logdir, '.sim_state.json')
@@ -673,10 +845,14 @@ class Sim:
         os.rename(tmp, path)
 
     def run(self):
-        set_process_name('ckpool')
+        set_process_name(self.name)
         self.prepare_dirs()
         oldpid = self.check_old_process()
         inherited = self.handover(oldpid) if oldpid else None
+        if oldpid and self.args.sim_handover_delay > 0:
+            # --sim-handover-delay: the new process answers no earlier than S seconds after it
+            # started (real ckpool: ~1.9 s from "restart" to a new process answering, issue #9)
+            time.sleep(max(self.start_mono + self.args.sim_handover_delay - time.monotonic(), 0))
         self.write_pidfile()
         self.open_control_sockets()
         self.open_stratum(inherited)
@@ -741,7 +917,8 @@ class Sim:
             # ckpool's miner fds are inherited by the new process (never serviced there).
             fds = [c.fd for c in self.clients.values() if not c.closed]
         try:
-            subprocess.Popen([sys.executable, SCRIPT] + argv, pass_fds=fds, env=env,
+            # ckpool: fork() + execv(initial_args[0], initial_args + "-H"); argv[0] stays "ckpool"
+            subprocess.Popen(ckpool_argv(argv), executable=python_binary(), pass_fds=fds, env=env,
                              stdin=subprocess.DEVNULL, close_fds=True)
         except OSError as exc:
             self.log.log(LOG_ERR, 'Failed to restart: %s' % exc)
@@ -1147,6 +1324,8 @@ class Sim:
             self.recvs += 1
         try:
             req = json.loads(line)
+            if has_nul(req):      # jansson refuses \u0000 in strings (no JSON_ALLOW_NUL)
+                raise ValueError('NUL in a string')
         except ValueError:
             self.log.log(LOG_INFO, 'Client %d %s sent invalid json message %s' % (client.id, client.addr[0], line))
             return
@@ -1622,10 +1801,16 @@ def read_config(path):
     return data
 
 
+# simulator options that take a value (written --sim-x=VALUE on the command line it runs under)
+SIM_VALUE_OPTIONS = frozenset(['sim-users', 'sim-workers-per-user', 'sim-fault', 'sim-command-log',
+                               'sim-status-interval', 'sim-stratum-port', 'sim-block-every', 'sim-exit-with',
+                               'sim-handover-delay'])
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog='ckpool_sim.py', description='ckpool simulator (tests/demo)')
     parser.add_argument('-c', '--config', default=None)
-    parser.add_argument('-n', '--name', default='ckpool')
+    parser.add_argument('-n', '--name', default=None)
     parser.add_argument('-s', '--sockdir', default=None)
     parser.add_argument('-H', '--handover', action='store_true')
     parser.add_argument('-k', '--killold', action='store_true')
@@ -1633,6 +1818,8 @@ def parse_args(argv):
     parser.add_argument('-g', '--group', default=None)
     parser.add_argument('-D', '--daemonise', action='store_true')
     parser.add_argument('-q', '--quiet', action='store_true')
+    parser.add_argument('-d', default=None, help=argparse.SUPPRESS)   # in ckpool's getopt string, unused
+    parser.add_argument('-S', default=None, help=argparse.SUPPRESS)   # in ckpool's getopt string, unused
     for flag, long_name in (('-B', '--btcsolo'), ('-p', '--proxy'), ('-P', '--passthrough'), ('-N', '--node'),
                             ('-R', '--redirector'), ('-u', '--userproxy'), ('-L', '--log-shares'),
                             ('-t', '--trusted')):
@@ -1646,6 +1833,8 @@ def parse_args(argv):
     parser.add_argument('--sim-stratum-port', type=int, default=None)
     parser.add_argument('--sim-block-every', type=int, default=0)
     parser.add_argument('--sim-daemon', action='store_true')
+    parser.add_argument('--sim-handover-delay', type=float, default=0.0, metavar='S',
+                        help='a -H / restart copy answers no earlier than S s after it started')
     parser.add_argument('--sim-exit-with', type=int, default=0, metavar='PID',
                         help='exit (like SIGTERM) once process PID is gone (test harness safety net)')
     parser.add_argument('--sim-stop', action='store_true',
@@ -1679,12 +1868,18 @@ def fail_startup(message, code):
 
 
 def daemonize(argv):
-    """--sim-daemon / -D: start a detached copy; return once it has its sockets and main.pid."""
-    child_argv = [a for a in argv if a not in ('--sim-daemon', '-D', '--daemonise')]
+    """--sim-daemon / -D: start a detached copy; return once it has its sockets and main.pid.
+
+    The copy keeps ckpool's ``-D`` in its command line (ckpool's daemon is a fork of the process
+    started with -D, so a later ``restart`` re-executes with -D and daemonises again, in a new
+    session); ``--sim-daemon`` is dropped (a restart of that copy stays in its process group).
+    """
+    child_argv = [a for a in argv if a != '--sim-daemon']
     read_fd, write_fd = os.pipe()
     env = dict(os.environ)
     env['CKPOOL_SIM_READY_FD'] = str(write_fd)
-    proc = subprocess.Popen([sys.executable, SCRIPT] + child_argv, pass_fds=[write_fd], env=env,
+    env.pop('CKPOOL_SIM_EXEC', None)
+    proc = subprocess.Popen(ckpool_argv(child_argv), executable=python_binary(), pass_fds=[write_fd], env=env,
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True, close_fds=True)
     os.close(write_fd)
@@ -1709,11 +1904,13 @@ def daemonize(argv):
 
 
 def is_simulator(pid):
+    """True when pid runs this simulator script (``ckpool SCRIPT ARGS``) or any ckpool_sim.py."""
     try:
         with open('/proc/%d/cmdline' % pid, 'rb') as handle:
-            return b'ckpool_sim.py' in handle.read()
+            args = handle.read().split(b'\0')
     except OSError:
         return False
+    return SCRIPT.encode() in args or any(os.path.basename(a) == b'ckpool_sim.py' for a in args)
 
 
 def stop_instance(sockdir, timeout=5.0):
@@ -1750,11 +1947,16 @@ def stop_instance(sockdir, timeout=5.0):
 
 
 def main(argv=None):
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = canonical_args(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
+    try:
+        mode = ckpool_mode(argv)
+    except ModeError as exc:
+        fail_startup(str(exc), 1)
     if args.sim_stop:
-        return stop_instance(os.path.abspath(args.sockdir or '/tmp/%s/' % args.name))
-    if args.sim_daemon or args.daemonise:
+        return stop_instance(os.path.abspath(args.sockdir or '/tmp/%s/' % (args.name or DEFAULT_NAMES[mode])))
+    present_as_ckpool(argv)
+    if (args.sim_daemon or args.daemonise) and not os.environ.get('CKPOOL_SIM_READY_FD'):
         return daemonize(argv)
     try:
         sim = Sim(args, argv)

@@ -239,22 +239,23 @@ class SimPool:
                 'logdir': self.logdir}
         conf.update(config or {})
         port = free_port() if stratum_port is None else stratum_port
-        self.args = ['-q', '-c', self.config_path, '-n', name, '-s', self.sockdir, '--sim-stratum-port', str(port),
-                     '--sim-status-interval', str(status_interval)]
+        # ckpool's options, then the simulator's as --sim-x=VALUE (never mistaken for ckpool options)
+        self.args = ['-q', '-c', self.config_path] + (['-n', name] if name else []) + [
+            '-s', self.sockdir, '--sim-stratum-port=%d' % port, '--sim-status-interval=%s' % status_interval]
         if users:
-            self.args += ['--sim-users', str(users), '--sim-workers-per-user', str(workers_per_user)]
+            self.args += ['--sim-users=%d' % users, '--sim-workers-per-user=%d' % workers_per_user]
         for fault in faults:
-            self.args += ['--sim-fault', fault]
+            self.args += ['--sim-fault=%s' % fault]
         if slow_connector:
             self.args.append('--sim-slow-connector')
         if loglevel is not None:
             self.args += ['-l', str(loglevel)]
         if block_every:
-            self.args += ['--sim-block-every', str(block_every)]
+            self.args += ['--sim-block-every=%d' % block_every]
         if group is not None:
             self.args += ['-g', str(group)]
         # a harness that dies without calling stop() must not leak simulators
-        self.args += ['--sim-exit-with', str(os.getpid())]
+        self.args += ['--sim-exit-with=%d' % os.getpid()]
         self.args += list(extra_args)
         self.conf = conf
         self.proc = None
@@ -350,15 +351,20 @@ class SimPool:
             return []
         return [json.loads(line) for line in lines[since:] if line.strip()]
 
+    @property
+    def logfile(self):
+        """LOGDIR/NAME.log: ckpool names its log after the instance (-n NAME)."""
+        return self.state().get('logfile') or os.path.join(self.logdir, '%s.log' % (self.name or 'ckpool'))
+
     def log_lines(self):
         try:
-            with open(os.path.join(self.logdir, 'ckpool.log'), encoding='utf-8', errors='replace') as handle:
+            with open(self.logfile, encoding='utf-8', errors='replace') as handle:
                 return handle.read().splitlines()
         except OSError:
             return []
 
     def wait_for_log(self, pattern, timeout=5.0):
-        """First ckpool.log line matching the regular expression, waiting up to timeout."""
+        """First NAME.log line matching the regular expression, waiting up to timeout."""
         regex = re.compile(pattern)
         deadline = time.monotonic() + timeout
         while True:

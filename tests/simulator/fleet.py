@@ -9,7 +9,8 @@
 
 ``up`` writes BASE/fleet.json (one entry per instance: name, pid, sockdir, logdir, config,
 stratum_port, miner pids) and BASE/inventory.ini (one host per instance, local connection,
-with ckpool_socket_dir / ckpool_log_dir / ckpool_config / ckpool_stratum_port host vars).
+with ckpool_name / ckpool_socket_dir / ckpool_log_dir / ckpool_config / ckpool_stratum_port host vars;
+the log of instance NAME is LOGDIR/NAME.log).
 Instances are daemons (``ckpool_sim.py --sim-daemon``); ``--miners K`` also starts K live
 stratum connections per instance (``miner.py``, output in BASE/NAME/miner.jsonl).
 """
@@ -68,11 +69,11 @@ def up(args):
                        'btcaddress': '14BMjogz69qe8hk9thyzbmR5pg34mVKB1e', 'serverurl': ['127.0.0.1:0'],
                        'logdir': logdir}, handle, indent=1)
         cmd = [args.python, SIM, '-c', config, '-n', name, '-s', sockdir, '-k', '--sim-daemon',
-               '--sim-stratum-port', '0', '--sim-status-interval', str(args.status_interval)]
+               '--sim-stratum-port=0', '--sim-status-interval=%s' % args.status_interval]
         if args.users:
-            cmd += ['--sim-users', str(args.users), '--sim-workers-per-user', str(args.workers_per_user)]
+            cmd += ['--sim-users=%d' % args.users, '--sim-workers-per-user=%d' % args.workers_per_user]
         if args.block_every:
-            cmd += ['--sim-block-every', str(args.block_every)]
+            cmd += ['--sim-block-every=%d' % args.block_every]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False, cwd=home)
         if proc.returncode != 0:
             sys.stderr.write('%s: simulator failed: %s\n' % (name, proc.stderr.strip()))
@@ -91,6 +92,7 @@ def up(args):
             out.close()
             miners.append(miner.pid)
         instances.append({'name': name, 'pid': state['pid'], 'sockdir': sockdir, 'logdir': logdir,
+                          'logfile': state['logfile'],
                           'config': config, 'stratum_host': state['stratum_host'],
                           'stratum_port': state['stratum_port'], 'command_log': state['command_log'],
                           'miner_pids': miners})
@@ -99,9 +101,10 @@ def up(args):
     with open(os.path.join(base, 'inventory.ini'), 'w') as handle:
         handle.write('[ckpool_sims]\n')
         for inst in instances:
-            handle.write('%s ansible_connection=local ckpool_socket_dir=%s ckpool_log_dir=%s ckpool_config=%s '
-                         'ckpool_stratum_port=%d\n' % (inst['name'], inst['sockdir'], inst['logdir'],
-                                                       inst['config'], inst['stratum_port']))
+            handle.write('%s ansible_connection=local ckpool_name=%s ckpool_socket_dir=%s ckpool_log_dir=%s '
+                         'ckpool_config=%s ckpool_stratum_port=%d\n' % (inst['name'], inst['name'], inst['sockdir'],
+                                                                        inst['logdir'], inst['config'],
+                                                                        inst['stratum_port']))
         handle.write('\n[ckpool_sims:vars]\nansible_python_interpreter=%s\n' % args.python)
     print(json.dumps({'fleet': os.path.join(base, 'fleet.json'), 'inventory': os.path.join(base, 'inventory.ini'),
                       'instances': [i['name'] for i in instances]}))

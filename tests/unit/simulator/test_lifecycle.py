@@ -229,12 +229,12 @@ def test_fleet_up_status_down():
         assert names == ['pool01', 'pool02']
         with open(os.path.join(base, 'inventory.ini')) as handle:
             inventory = handle.read()
-        assert 'pool02 ansible_connection=local ckpool_socket_dir=%s/pool02/run ' % base in inventory
+        assert 'pool02 ansible_connection=local ckpool_name=pool02 ckpool_socket_dir=%s/pool02/run ' % base in inventory
         status = subprocess.run([sys.executable, fleet_py, 'status', '--base', base], capture_output=True,
                                 text=True, timeout=30, check=True)
         assert [s['running'] for s in json.loads(status.stdout)] == [True, True]
         # the live miner authorises on its pool
-        log = os.path.join(base, 'pool01', 'logs', 'ckpool.log')
+        log = os.path.join(base, 'pool01', 'logs', 'pool01.log')     # LOGDIR/NAME.log (-n pool01)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             with open(log) as handle:
