@@ -10,7 +10,9 @@ version_added: 0.1.0
 description:
   - ckpool has no command to drop a user. This module finds the user's connected client ids, then sends
     C(dropclient=ID) for each to the connector, which closes that miner's TCP connection at once.
-  - Client ids come from C(ckpool.log) - C(Authorised client ID ADDRESS worker WORKER as user USER) lines
+  - The log is C(LOGDIR/NAME.log), named after the instance's C(-n NAME) (ckpool's default name for its mode,
+    e.g. C(ckpool.log), when C(-n) is absent).
+  - Client ids come from C(NAME.log) - C(Authorised client ID ADDRESS worker WORKER as user USER) lines
     minus C(Dropped client ID ...) lines - written since the current process started, read from the end of
     the log with a bound (O(log_max_bytes)). ckpool writes both lines at its default log level (notice, 5).
   - Optionally (O(use_api=true)) the stratifier's C(userclients=USER) is asked first. Upstream ckpool never
@@ -42,14 +44,14 @@ options:
     required: true
   log_dir:
     description:
-      - The instance's C(logdir), holding C(ckpool.log). When neither O(log_dir) nor O(config) is given it
+      - The instance's C(logdir), holding C(NAME.log). When neither O(log_dir) nor O(config) is given it
         is discovered from the running process.
     type: path
   config:
     description: Path of the instance's C(ckpool.conf) to read C(logdir) from.
     type: path
   log_max_bytes:
-    description: Read at most this many bytes from the end of C(ckpool.log).
+    description: Read at most this many bytes from the end of C(NAME.log).
     type: int
     default: 16777216
   connector_timeout:
@@ -156,6 +158,15 @@ def user_problem(user):
     return None
 
 
+def instance_name(cmdline):
+    """ckpool's log is LOGDIR/NAME.log: NAME from the process's -n, else the mode's default name."""
+    args = process.ckpool_args(cmdline or [])
+    if args is None:
+        return 'ckpool'
+    parsed = process.parse_ckpool_args(args)
+    return parsed['name'] or process.default_name(parsed['mode'])
+
+
 def connections(client):
     try:
         return client.stats('connector').get('clients', {}).get('count')
@@ -236,7 +247,7 @@ def main():
                 log_dir = process.discover_logdir(pid)
             except safe_files.CkpoolFileError as exc:
                 cm.fail('cannot discover the log directory (set log_dir or config): %s' % exc, **result)
-        log_path = os.path.join(log_dir, 'ckpool.log')
+        log_path = os.path.join(log_dir, '%s.log' % instance_name(proc.get('cmdline')))
         try:
             sessions = ckpool_log.client_sessions(log_path, user, since=proc.get('start_time'),
                                                   max_bytes=params['log_max_bytes'])

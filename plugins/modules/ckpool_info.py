@@ -42,7 +42,7 @@ options:
         and a stale flag), C(stratifier) (stratifier stats JSON), C(connector) (connector stats JSON, asked
         through the listener so a slow connector does not delay it), C(users) and C(workers) (from the
         C(users/) files, filtered by O(users)), C(workbase) (the generator's current work template and best
-        block hash) and C(blocks) (blocks the pool solved, from C(ckpool.log)).
+        block hash) and C(blocks) (blocks the pool solved, from C(NAME.log)).
       - C(workbase) costs ckpool one bitcoind RPC and is not part of the default set; ask for it by name.
     type: list
     elements: str
@@ -63,7 +63,7 @@ options:
     default: 0
   log_dir:
     description:
-      - The instance's C(logdir), holding C(pool/pool.status), C(users/) and C(ckpool.log).
+      - The instance's C(logdir), holding C(pool/pool.status), C(users/) and C(NAME.log).
       - When neither O(log_dir) nor O(config) is given it is discovered from the running process (its C(-c)
         argument and working directory; ckpool's default C(logdir) V(logs) is relative to that directory).
     type: path
@@ -96,7 +96,7 @@ options:
     default: 20
   log_max_bytes:
     description:
-      - With O(gather=blocks), read at most this many bytes from the end of C(ckpool.log).
+      - With O(gather=blocks), read at most this many bytes from the end of C(NAME.log).
     type: int
     default: 16777216
   query:
@@ -316,7 +316,7 @@ workbase:
            "best": "6f8a5aba..."}
 blocks:
   description:
-    - Blocks the pool solved according to C(ckpool.log) (C(Solved and confirmed block H by WORKER) and
+    - Blocks the pool solved according to C(NAME.log) (C(Solved and confirmed block H by WORKER) and
       C(BLOCK ACCEPTED!) lines), newest first, at most O(blocks_limit), read from the end of the log with
       the O(log_max_bytes) bound. Times are the log's local time converted to unix time.
   returned: when O(gather) contains C(blocks) and O(query) is not set
@@ -429,6 +429,14 @@ class Gatherer:
             self._process = info
         return self._process
 
+    def instance_name(self):
+        """ckpool's log is LOGDIR/NAME.log: NAME from the process's -n, else the mode's default name."""
+        args = process.ckpool_args(self.process().get('cmdline') or [])
+        if args is None:
+            return 'ckpool'
+        parsed = process.parse_ckpool_args(args)
+        return parsed['name'] or process.default_name(parsed['mode'])
+
     def log_dir(self):
         if self._log_dir_resolved:
             return self._log_dir
@@ -524,7 +532,7 @@ class Gatherer:
         log_dir = self.log_dir()
         if not log_dir:
             return []
-        path = os.path.join(log_dir, 'ckpool.log')
+        path = os.path.join(log_dir, '%s.log' % self.instance_name())
         try:
             found = ckpool_log.solved_blocks(path, limit=self.params['blocks_limit'],
                                              max_bytes=self.params['log_max_bytes'])
