@@ -33,8 +33,9 @@ def main(argv):
                 sys.exit('%s:%d: %s has no TYPE line before it' % (path, number, name))
             if name.endswith('_total') != (types[name] == 'counter'):
                 sys.exit('%s:%d: %s: _total must mark exactly the counters' % (path, number, name))
-            if match.group(3) and 'instance=' in match.group(3) and 'instance="%s"' % instance not in match.group(3):
-                sys.exit('%s:%d: unexpected instance label' % (path, number))
+            # every series but the run's own (ckpool_healthcheck_*) names its instance
+            if not name.startswith('ckpool_healthcheck_') and 'ckpool_instance="%s"' % instance not in (match.group(3) or ''):
+                sys.exit('%s:%d: no ckpool_instance="%s" label' % (path, number, instance))
             names.add(name)
     wanted = {'ckpool_healthcheck_success', 'ckpool_healthcheck_last_run_timestamp_seconds', 'ckpool_healthy',
               'ckpool_up', 'ckpool_check_ok', 'ckpool_status_age_seconds', 'ckpool_hashrate_hashes_per_second',
