@@ -59,7 +59,7 @@ METRICS = (
     ('ckpool_status_age_seconds', 'gauge',
      'Age of pool/pool.status when the health check read it (ckpool rewrites it every 60 s).', ('ckpool_instance',)),
     ('ckpool_status_last_update_timestamp_seconds', 'gauge',
-     'Unix time of the last pool.status update (its lastupdate field); time() minus this is the age now.',
+     'Unix time of the last pool.status update the health check read (its lastupdate field).',
      ('ckpool_instance',)),
     ('ckpool_uptime_seconds', 'gauge', 'Runtime of the pool, from pool.status.', ('ckpool_instance',)),
     ('ckpool_hashrate_hashes_per_second', 'gauge', 'Pool hashrate averaged over a window, from pool.status.',
