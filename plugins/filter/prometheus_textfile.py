@@ -32,9 +32,9 @@ except ImportError:  # pragma: no cover - used without Ansible
 POOL_WINDOWS = ('1m', '5m', '15m', '1hr', '6hr', '1d', '7d')
 USER_WINDOWS = ('1m', '5m', '1hr', '1d', '7d')
 PING_SOCKETS = ('listener', 'stratifier', 'connector', 'generator')
-# Names of the health checks that say whether the stratum port serves miners (the TCP probe of the
-# healthcheck role before 0.2.0, the mining.subscribe probe after it).
-STRATUM_CHECKS = ('stratum', 'stratum_subscribe', 'stratum_port')
+# Names of the health checks that say whether the stratum port serves miners, best first: the
+# mining.subscribe probe, then the TCP connect probe (the only one before 0.2.0).
+STRATUM_CHECKS = ('stratum_subscribe', 'stratum', 'stratum_port')
 # Names of the checks that say the instance could not be read at all.
 READ_CHECKS = ('ckpool_info', 'read')
 
@@ -45,6 +45,7 @@ METRICS = (
     ('ckpool_healthcheck_last_run_timestamp_seconds', 'gauge',
      'Unix time of the health check run that wrote this file.', ()),
     ('ckpool_healthcheck_instances', 'gauge', 'Instances the health check run checked on this host.', ()),
+    ('ckpool_instance_info', 'gauge', 'The instance and its ckpool mode (always 1).', ('ckpool_instance', 'mode')),
     ('ckpool_healthy', 'gauge', 'Whether every check of the instance passed (1) or not (0).', ('ckpool_instance',)),
     ('ckpool_check_ok', 'gauge', 'Verdict of one health check of the instance (1 passed, 0 failed).',
      ('ckpool_instance', 'check')),
@@ -54,6 +55,8 @@ METRICS = (
      'Whether the stratum port of the instance answered the health check probe (1) or not (0).',
      ('ckpool_instance',)),
     ('ckpool_stratum_probe_seconds', 'gauge', 'Time the stratum probe took to get its answer.', ('ckpool_instance',)),
+    ('ckpool_process_start_time_seconds', 'gauge', 'Unix time the running ckpool process started.',
+     ('ckpool_instance',)),
     ('ckpool_socket_ping_seconds', 'gauge', 'Round trip of a ping to a control socket of the instance.',
      ('ckpool_instance', 'socket')),
     ('ckpool_status_age_seconds', 'gauge',
@@ -146,9 +149,13 @@ def _checks(inst):
 
 
 def _check(inst, names):
+    """The first check of ``names`` (in that order of preference) the instance has, or None."""
+    by_name = {}
     for check in _checks(inst):
-        if check['name'] in names:
-            return check
+        by_name.setdefault(check['name'], check)
+    for name in names:
+        if name in by_name:
+            return by_name[name]
     return None
 
 
@@ -175,10 +182,14 @@ def _instance_view(name, inst, now):
         serving = bool(check.get('ok')) if check is not None else None
     view['stratum_serving'] = serving
     seconds = _number(stratum.get('seconds')) if stratum else None
-    if seconds is None and stratum:
-        ms = _number(stratum.get('ms'))
+    if seconds is None:
+        ms = _number(stratum.get('ms')) if stratum else _number(inst.get('stratum_ms'))
         seconds = None if ms is None else ms / 1000.0
     view['stratum_seconds'] = seconds
+    view['started'] = _number(inst.get('started')) if _number(inst.get('started')) is not None else (
+        _number(process.get('started')) if process else None)
+    mode = inst.get('mode')
+    view['mode'] = mode if isinstance(mode, str) and mode else None
 
     pings = {}
     for sock, ms in _mapping(inst.get('ping_ms')).items():
@@ -224,9 +235,10 @@ def _instance_view(name, inst, now):
     if users is None and isinstance(inst.get('users'), list):
         users = inst['users']
     view['user_stats'] = [u for u in users or [] if isinstance(u, Mapping) and u.get('name') is not None]
-    # A check that says the instance could not be read at all (the module failed for it).
+    # Something of the instance could not be read (read_errors), or a check says it could not be read at all
+    # (the healthcheck role before 0.2.0 recorded a failed module run as a check named ckpool_info).
     unread = _check(inst, READ_CHECKS)
-    view['unread'] = unread is not None and not unread.get('ok')
+    view['unread'] = bool(inst.get('read_errors')) or (unread is not None and not unread.get('ok'))
     return view
 
 
@@ -291,12 +303,15 @@ def prometheus_textfile(health, per_user=False, timestamp=None):
     out.add('ckpool_healthcheck_instances', (), len(views))
     for view in views:
         inst = (('ckpool_instance', view['name']),)
+        if view['mode'] is not None:
+            out.add('ckpool_instance_info', inst + (('mode', view['mode']),), 1)
         out.add('ckpool_healthy', inst, view['healthy'])
         for check, ok in view['checks']:
             out.add('ckpool_check_ok', inst + (('check', check),), ok)
         out.add('ckpool_up', inst, view['up'])
         out.add('ckpool_stratum_serving', inst, view['stratum_serving'])
         out.add('ckpool_stratum_probe_seconds', inst, view['stratum_seconds'])
+        out.add('ckpool_process_start_time_seconds', inst, view['started'] if view['up'] else None)
         for sock in sorted(view['pings'], key=lambda s: (PING_SOCKETS.index(s) if s in PING_SOCKETS else 99, s)):
             out.add('ckpool_socket_ping_seconds', inst + (('socket', sock),), view['pings'][sock])
         out.add('ckpool_status_age_seconds', inst, view['status_age'])

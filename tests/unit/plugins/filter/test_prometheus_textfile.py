@@ -311,3 +311,65 @@ def test_documentation_names_every_metric():
     text = [entry for entry in doc['description'] if entry.startswith('Series:')][0]
     documented = set(re.findall(r'C\((ckpool_[a-z_]+)\)', text))
     assert documented - {'ckpool_instance'} == {m[0] for m in pt.METRICS}
+
+
+def module_instance(**extra):
+    """An instance of the ckpool_health fact as the ckpool_health module era shapes it (fleetops, 0.2.0)."""
+    checks_ = [
+        {'name': 'process', 'value': 4242, 'threshold': 'alive', 'ok': True, 'verdict': 'pass', 'reason': ''},
+        {'name': 'stratum_port', 'value': '127.0.0.1:3333', 'threshold': 'connect', 'ok': True, 'verdict': 'pass',
+         'reason': ''},
+        {'name': 'stratum_subscribe', 'value': 3.5, 'threshold': 'answer within 3 s', 'ok': False, 'verdict': 'fail',
+         'reason': 'no answer'},
+        {'name': 'workers', 'value': 0, 'threshold': 1, 'ok': True, 'verdict': 'not_judged',
+         'reason': 'process younger than its first status update'},
+    ]
+    inst = {'checks': checks_, 'healthy': False, 'failing': ['stratum_subscribe'], 'not_judged': ['workers'],
+            'pid': 4242, 'started': 1795500000, 'mode': 'solo', 'socket_dir': '/run/ckpool/solo',
+            'stratum': '127.0.0.1:3333', 'stratum_ms': 3012.5, 'hashrate_1m': 1.0, 'hashrate_5m': 2.0,
+            'hashrate': {'1m': 1.0, '5m': 2.0, '15m': 3.0, '1hr': 4.0, '6hr': 5.0, '1d': 6.0, '7d': 7.0},
+            'lastupdate': 1795502450, 'users': 1, 'workers': 0, 'accepted': 5, 'rejected': 1, 'bestshare': 2.5,
+            'runtime': 2500, 'status_age': 50.25, 'ping_ms': {'listener': 0.2, 'stratifier': 0.3}, 'user_stats': [],
+            'read_errors': []}
+    inst.update(extra)
+    return inst
+
+
+def test_module_shape_stratum_subscribe_decides_serving():
+    """A TCP port that accepts but a subscribe that is never answered (a frozen pool) is not serving."""
+    text = prometheus_textfile({'solo': module_instance()}, per_user=True, timestamp=NOW)
+    rc, out = promtool_lint(text)
+    assert rc == 0 and out.strip() == '', out
+    fam = parse(text)
+    one = {'ckpool_instance': 'solo'}
+    assert value_of(fam, 'ckpool_stratum_serving', **one) == 0
+    assert value_of(fam, 'ckpool_stratum_probe_seconds', **one) == pytest.approx(3.0125)
+    assert value_of(fam, 'ckpool_check_ok', check='stratum_port', **one) == 1
+    assert value_of(fam, 'ckpool_check_ok', check='stratum_subscribe', **one) == 0
+    # not judged is not failing
+    assert value_of(fam, 'ckpool_check_ok', check='workers', **one) == 1
+    assert value_of(fam, 'ckpool_process_start_time_seconds', **one) == 1795500000
+    assert value_of(fam, 'ckpool_instance_info', mode='solo', **one) == 1
+    assert value_of(fam, 'ckpool_status_last_update_timestamp_seconds', **one) == 1795502450
+    for window, rate in module_instance()['hashrate'].items():
+        assert value_of(fam, 'ckpool_hashrate_hashes_per_second', window=window, **one) == rate
+    assert value_of(fam, 'ckpool_healthcheck_success') == 1
+    # and the subscribe probe's order in the list does not matter
+    inst = module_instance()
+    inst['checks'] = list(reversed(inst['checks']))
+    fam = parse(prometheus_textfile({'solo': inst}, timestamp=NOW))
+    assert value_of(fam, 'ckpool_stratum_serving', **one) == 0
+
+
+def test_module_shape_read_errors_make_the_run_unsuccessful():
+    fam = parse(prometheus_textfile({'solo': module_instance(read_errors=['users/: permission denied'])},
+                                    timestamp=NOW))
+    assert value_of(fam, 'ckpool_healthcheck_success') == 0
+
+
+def test_module_shape_stopped_instance_has_no_start_time():
+    inst = module_instance(pid=None, healthy=False)
+    inst['checks'][0] = {'name': 'process', 'value': None, 'threshold': 'alive', 'ok': False, 'verdict': 'fail'}
+    fam = parse(prometheus_textfile({'solo': inst}, timestamp=NOW))
+    assert value_of(fam, 'ckpool_up', ckpool_instance='solo') == 0
+    assert 'ckpool_process_start_time_seconds' not in fam
