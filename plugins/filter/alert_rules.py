@@ -122,8 +122,9 @@ def alert_rules(rules, overrides=None, disabled=None, source=None):
         header += '# Changed by monitoring_alert_overrides / monitoring_alerts_disabled: %s.\n' % ', '.join(
             sorted(set(map(str, overrides)) | drop))
     header += '# Generated: edit the source or the overrides, not this file.\n'
-    return header + '---\n' + yaml.dump(_plain(doc), Dumper=_Dumper, default_flow_style=False, sort_keys=False,
-                                         width=1000, allow_unicode=True)
+    body = yaml.dump(_plain(doc), Dumper=_Dumper, default_flow_style=False, sort_keys=False, width=1000,
+                     allow_unicode=True)
+    return header + '---\n' + body
 
 
 def _plain(value):

@@ -48,7 +48,7 @@ def test_no_overrides_keeps_every_rule_as_shipped(shipped, tmp_path):
     out = alert_rules(shipped)
     assert out.startswith('# Prometheus alerting rules of ckpool.fleet.\n')
     assert alerts_of(out) == alerts_of(shipped)
-    assert [a for a in alerts_of(out)] == [a for a in alerts_of(shipped)], 'order kept'
+    assert list(alerts_of(out)) == list(alerts_of(shipped)), 'order kept'
     rc, report = promtool_check(out, tmp_path)
     assert rc == 0, report
 
