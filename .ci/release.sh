@@ -55,7 +55,8 @@ antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml
 antsibull-changelog lint
 
 out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
 ansible-galaxy collection build --output-path "$out" . >/dev/null
-echo "release: built $(ls "$out"/ckpool-fleet-"$version".tar.gz)"
+echo "release: ckpool-fleet-$version.tar.gz builds ($(du -k "$out/ckpool-fleet-$version.tar.gz" | cut -f1) KiB)"
 echo "release: $version prepared; review with git diff / git status, then:"
 echo "  git add -A && git commit -m 'Release $version' && git tag $version"
