@@ -11,16 +11,24 @@
 3. Layout at a phone viewport (390 px): a probe page frames the report and measures it after layout
    (no horizontal overflow, every host card inside the viewport, health colours, rendered text).
 4. A 390x844 screenshot is a real, non-blank PNG of that size (also kept for a person to look at).
+5. History (fleet-history.json) and its trends: the runs kept are the seeded ones (the oldest dropped) plus this
+   run, equal to fleet.json; at a phone (390 px) and a desktop (1280 px) width the Trends section is laid out
+   inside the viewport with a fleet chart, a hashrate line and a health strip per host whose points and cells match
+   the history; screenshots of both widths show the lines and the health colours inside the charts' boxes.
+
+    check_report.py --seed FILE --now UNIX_TIME     writes the seeded history (runme.sh, before the first run)
 """
 
 import argparse
 import json
+import math
 import os
 import re
 import signal
 import struct
 import subprocess
 import sys
+import time
 import zlib
 from html.parser import HTMLParser
 
@@ -28,6 +36,7 @@ CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic
                   '--disable-background-networking', '--disable-component-update', '--disable-sync',
                   '--hide-scrollbars']
 PHONE = (390, 844)
+DESKTOP = (1280, 900)
 SI = {'': 1, 'K': 1e3, 'M': 1e6, 'G': 1e9, 'T': 1e12, 'P': 1e15, 'E': 1e18}
 POOL_WINDOWS = ('1m', '5m', '15m', '1hr', '6hr', '1d', '7d')
 COUNTED = ('edge/a', 'edge/b', 'pool-hung')
@@ -139,48 +148,72 @@ class DomParser(HTMLParser):
         return ' '.join(''.join(self.texts.get((key, value), [])).split())
 
 
-def png_info(path):
-    """Width, height and number of distinct colours of an 8-bit RGB/RGBA non-interlaced PNG."""
+def png_decode(path):
+    """Width, height and the RGB rows (bytes, 3 per pixel) of an 8-bit RGB/RGBA non-interlaced PNG."""
     with open(path, 'rb') as f:
         data = f.read()
     assert data[:8] == b'\x89PNG\r\n\x1a\n', 'not a PNG'
-    pos, idat, header = 8, b'', None
+    pos, idat, header = 8, [], None
     while pos < len(data):
         length, ctype = struct.unpack('>I4s', data[pos:pos + 8])
         chunk = data[pos + 8:pos + 8 + length]
         if ctype == b'IHDR':
             header = struct.unpack('>IIBBBBB', chunk)
         elif ctype == b'IDAT':
-            idat += chunk
+            idat.append(chunk)
         pos += 12 + length
     width, height, depth, color, dummy, dummy2, interlace = header
     assert depth == 8 and color in (2, 6) and interlace == 0, header
     bpp = 3 if color == 2 else 4
-    raw = zlib.decompress(idat)
+    raw = zlib.decompress(b''.join(idat))
     stride = width * bpp
     prev = bytearray(stride)
-    colours = set()
+    rows = []
     for y in range(height):
         ftype = raw[y * (stride + 1)]
         line = bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
-        for i in range(stride):
-            a = line[i - bpp] if i >= bpp else 0
-            b = prev[i]
-            c = prev[i - bpp] if i >= bpp else 0
-            if ftype == 1:
-                line[i] = (line[i] + a) & 0xff
-            elif ftype == 2:
-                line[i] = (line[i] + b) & 0xff
-            elif ftype == 3:
-                line[i] = (line[i] + ((a + b) >> 1)) & 0xff
-            elif ftype == 4:
-                p = a + b - c
-                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 0xff
-        for x in range(0, stride, bpp * 3):
-            colours.add(bytes(line[x:x + 3]))
+        if ftype == 2:
+            line = bytearray((a + b) & 0xff for a, b in zip(line, prev))
+        elif ftype in (1, 3, 4):
+            for i in range(stride):
+                a = line[i - bpp] if i >= bpp else 0
+                b = prev[i]
+                if ftype == 1:
+                    line[i] = (line[i] + a) & 0xff
+                elif ftype == 3:
+                    line[i] = (line[i] + ((a + b) >> 1)) & 0xff
+                else:
+                    c = prev[i - bpp] if i >= bpp else 0
+                    p = a + b - c
+                    pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                    line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 0xff
+        rows.append(bytes(line) if bpp == 3 else bytes(v for i, v in enumerate(line) if i % 4 != 3))
         prev = line
+    return width, height, rows
+
+
+def png_info(path):
+    """Width, height and number of distinct colours (sampled) of a PNG."""
+    width, height, rows = png_decode(path)
+    colours = set()
+    for row in rows:
+        for x in range(0, len(row), 9):
+            colours.add(row[x:x + 3])
     return width, height, len(colours)
+
+
+def count_colour(rows, box, rgb, tolerance=24):
+    """Pixels within ``tolerance`` (per channel) of ``rgb`` inside the CSS pixel box (device scale factor 1)."""
+    top, bottom = max(0, int(box['top'])), min(len(rows), int(math.ceil(box['bottom'])))
+    left, right = max(0, int(box['left'])), int(math.ceil(box['right']))
+    found = 0
+    for y in range(top, bottom):
+        row = rows[y]
+        for x in range(left, min(right, len(row) // 3)):
+            r, g, b = row[3 * x], row[3 * x + 1], row[3 * x + 2]
+            if abs(r - rgb[0]) <= tolerance and abs(g - rgb[1]) <= tolerance and abs(b - rgb[2]) <= tolerance:
+                found += 1
+    return found
 
 
 PROBE = '''<!DOCTYPE html><html><head><meta charset="utf-8">
@@ -194,7 +227,7 @@ document.getElementById('r').addEventListener('load', function () {
     out.viewport = w.innerWidth;
     out.scrollWidth = d.documentElement.scrollWidth;
     out.bodyText = d.body.innerText;
-    function box(e) { var r = e.getBoundingClientRect(); return {left: r.left, right: r.right, width: r.width, height: r.height}; }
+    function box(e) { var r = e.getBoundingClientRect(); return {left: r.left, right: r.right, top: r.top, bottom: r.bottom, width: r.width, height: r.height}; }
     out.hosts = Array.prototype.map.call(d.querySelectorAll('[data-host]'), function (e) {
       var b = box(e), badge = e.querySelector('.badge');
       b.host = e.getAttribute('data-host'); b.state = e.getAttribute('data-state'); b.text = e.innerText;
@@ -208,6 +241,21 @@ document.getElementById('r').addEventListener('load', function () {
       b.barRatio = fill.getBoundingClientRect().width / bar.getBoundingClientRect().width;
       return b;
     });
+    var trends = d.getElementById('trends');
+    if (trends) {
+      var fleet = d.querySelector('#trend-fleet svg'), fleetLine = fleet.querySelector('path.line');
+      out.trends = {box: box(trends), meta: d.getElementById('trends-meta').innerText,
+        note: d.getElementById('history-note') ? d.getElementById('history-note').innerText : null,
+        fleet: {box: box(fleet), container: box(fleet.parentNode), points: fleetLine ? +fleetLine.getAttribute('data-points') : 0,
+                stroke: fleetLine ? w.getComputedStyle(fleetLine).stroke : null},
+        hosts: Array.prototype.map.call(d.querySelectorAll('[data-history-host]'), function (e) {
+          var spark = e.querySelector('svg.spark'), strip = e.querySelector('svg.strip'), line = spark.querySelector('path.line');
+          return {host: e.getAttribute('data-history-host'), box: box(e), spark: box(spark), strip: box(strip), text: e.innerText,
+                  points: line ? +line.getAttribute('data-points') : 0,
+                  cells: Array.prototype.map.call(strip.querySelectorAll('rect'), function (r) {
+                    return {state: r.getAttribute('data-state'), fill: w.getComputedStyle(r).fill, box: box(r)}; })};
+        })};
+    }
     out.imgs = d.querySelectorAll('img').length;
     out.fontSize = parseFloat(w.getComputedStyle(d.body).fontSize);
   } catch (e) { out.error = String(e); }
@@ -236,11 +284,185 @@ class ResultParser(HTMLParser):
             self.data.append(data)
 
 
+def probe_layout(work, out, w, h):
+    """The report framed at a w x h viewport, measured after layout by the probe page."""
+    probe = os.path.join(out, 'probe.html')
+    with open(probe, 'w') as f:
+        f.write(PROBE % (w, h))
+    dom = chromium(os.path.join(work, 'profile-probe-%d' % w), '--allow-file-access-from-files',
+                   '--window-size=%d,%d' % (w, h), '--virtual-time-budget=10000', '--dump-dom', 'file://' + probe)
+    rp = ResultParser()
+    rp.feed(dom)
+    os.unlink(probe)
+    return json.loads(''.join(rp.data))
+
+
+# -- history -------------------------------------------------------------------------------------------------
+
+HOST_WINDOWS = ('1m', '5m', '1hr', '1d', '7d')
+SEED_HOSTS = ('edge/a', 'edge/b', 'pool-hung', 'pool-stale', 'pool-stopped', 'pool-down', 'old-pool')
+KEEP = 6          # fleet_report_history of the first run (runme.sh)
+STATE_RGB = {'healthy': (27, 127, 59), 'stale': (154, 103, 0), 'unhealthy': (180, 35, 24),
+             'unreachable': (91, 95, 102), 'unknown': (107, 79, 187), 'absent': (231, 235, 240)}
+LINE_RGB = (47, 111, 221)
+
+
+def seed_history(path, now):
+    """Seven earlier runs over six hours, in the history format of ckpool.fleet.fleet_history (format 1):
+    hashrates that move, hosts that fail and recover, a host (old-pool) that has left the fleet since."""
+    offsets = (6 * 3600, 5 * 3600, 4 * 3600, 3 * 3600, 7200, 3600, 1200)
+    plan = {  # host -> [(state, 5m hashrate in TH/s or None) per run]
+        'edge/a': [('healthy', 400), ('healthy', 420), ('healthy', 390), ('healthy', 200), ('healthy', 410),
+                   ('healthy', 450), ('healthy', 440)],
+        'edge/b': [('healthy', 300), ('healthy', 310), ('unhealthy', None), ('unhealthy', None), ('healthy', 280),
+                   ('healthy', 300), ('healthy', 305)],
+        'pool-hung': [('healthy', 100), ('healthy', 110), ('healthy', 105), ('healthy', 100), ('healthy', 95),
+                      ('unhealthy', None), ('unhealthy', None)],
+        'pool-stale': [('stale', 50)] * 7,
+        'pool-stopped': [('healthy', 80), ('healthy', 85), ('healthy', 82), ('healthy', 80), ('healthy', 79),
+                         ('unhealthy', None), ('unhealthy', None)],
+        'pool-down': [('unreachable', None)] * 7,
+        'old-pool': [('healthy', 500), ('healthy', 510), ('healthy', 505)],
+    }
+    runs = []
+    for i, offset in enumerate(offsets):
+        t = float(int(now) - offset)
+        hosts, total, counts = {}, 0.0, dict((s, 0) for s in STATE_RGB if s != 'absent')
+        for host in SEED_HOSTS:
+            if i >= len(plan[host]):
+                continue
+            state, rate = plan[host][i]
+            rate = None if rate is None else rate * 1e12
+            counted = state == 'healthy' and rate is not None
+            total += rate if counted else 0.0
+            counts[state] += 1
+            hosts[host] = {'state': state, 'counted': counted,
+                           'hashrate': dict((w, rate) for w in HOST_WINDOWS),
+                           'workers': None if rate is None else 4.0, 'users': None if rate is None else 2.0}
+        runs.append({'t': t, 'generated': time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(t)), 'window': '5m',
+                     'fleet': {'hashrate': dict((w, total) for w in ('1m', '5m', '15m', '1hr', '6hr', '1d', '7d')),
+                               'workers': 20.0, 'users': 10.0, 'hosts': float(len(hosts)),
+                               'hosts_counted': float(sum(1 for h in hosts.values() if h['counted'])),
+                               'counts': counts},
+                     'hosts': hosts})
+    with open(path, 'w') as f:
+        json.dump({'format': 1, 'keep': 48, 'runs': runs, 'dropped': 0, 'note': ''}, f)
+
+
+def check_history(work, out, report):
+    """fleet-history.json after the first run: the seeded runs but the two oldest, then this run."""
+    doc = json.load(open(os.path.join(out, 'fleet-history.json')))
+    seed = json.load(open(os.path.join(work, 'seed-history.json')))
+    runs = doc['runs']
+    check(doc['format'] == 1 and doc['keep'] == KEEP and doc['note'] == '', 'history header: %s' % (
+        dict((k, v) for k, v in doc.items() if k != 'runs')))
+    check(len(runs) == KEEP and doc['dropped'] == len(seed['runs']) + 1 - KEEP,
+          'history keeps the last %d runs: %d kept, %d dropped' % (KEEP, len(runs), doc['dropped']))
+    check(runs[:-1] == seed['runs'][-(KEEP - 1):], 'the kept earlier runs are the newest seeded ones, unchanged')
+    check([r['t'] for r in runs] == sorted(r['t'] for r in runs), 'runs in time order')
+    last = runs[-1]
+    check(last['t'] > seed['runs'][-1]['t'] and abs(last['t'] - time.time()) < 600, 'this run is the newest')
+    check(last['generated'] == report['generated'], 'the run carries the report time')
+    for w, rate in report['totals']['hashrate'].items():
+        check(close(last['fleet']['hashrate'][w], rate) or (rate is None and last['fleet']['hashrate'][w] is None),
+              'history fleet hashrate %s: %s vs fleet.json %s' % (w, last['fleet']['hashrate'][w], rate))
+    check(last['fleet']['counts'] == dict((k, v) for k, v in report['counts'].items() if k != 'stopped'),
+          'history counts %s vs %s' % (last['fleet']['counts'], report['counts']))
+    check(dict((h, e['state']) for h, e in last['hosts'].items()) == dict((r['host'], r['state']) for r in report['hosts']),
+          'history host states equal the report')
+    text = json.dumps(doc)
+    check(not [u['name'] for u in report['users'] if json.dumps(u['name'])[1:-1] in text],
+          'no user name (miner-chosen text) in the history')
+    return runs
+
+
+def expected_trends(runs):
+    """Per host of the history: its hashrate points and its health cells, as the page must draw them."""
+    order = list(runs[-1]['hosts'])
+    for run in reversed(runs[:-1]):
+        order += [h for h in run['hosts'] if h not in order]
+    out = []
+    for host in order:
+        entries = [run['hosts'].get(host) for run in runs]
+        out.append((host, sum(1 for e in entries if e and e['hashrate'].get('5m') is not None),
+                    [e['state'] if e else 'absent' for e in entries]))
+    return out
+
+
+def check_trends(layout, runs, w, label):
+    """The Trends section as laid out at width w."""
+    tr = layout.get('trends')
+    if not check(tr is not None, '%s: the page has a Trends section' % label):
+        return
+    check('%d runs' % len(runs) in tr['meta'], '%s: trends meta %r' % (label, tr['meta']))
+    check(tr['note'] is None, '%s: no history note: %r' % (label, tr['note']))
+    fleet = tr['fleet']
+    check(fleet['points'] == len(runs), '%s: fleet line has %s points for %d runs' % (label, fleet['points'], len(runs)))
+    check(fleet['stroke'] == 'rgb(47, 111, 221)', '%s: fleet line colour %s' % (label, fleet['stroke']))
+    check(fleet['box']['left'] >= 0 and fleet['box']['right'] <= w and fleet['box']['height'] >= 100,
+          '%s: fleet chart inside the viewport and tall enough: %s' % (label, fleet['box']))
+    check(fleet['box']['width'] >= 0.85 * fleet['container']['width'] - 26, '%s: fleet chart uses its card: %s of %s'
+          % (label, fleet['box']['width'], fleet['container']['width']))
+    expected = expected_trends(runs)
+    got = [h['host'] for h in tr['hosts']]
+    check(got == [h for h, dummy, dummy2 in expected], '%s: history hosts %s, expected %s' % (label, got, expected))
+    for item, (host, points, cells) in zip(tr['hosts'], expected):
+        check(item['points'] == points, '%s: %s hashrate line has %s points, expected %s' % (label, host, item['points'], points))
+        check([c['state'] for c in item['cells']] == cells, '%s: %s health cells %s, expected %s'
+              % (label, host, [c['state'] for c in item['cells']], cells))
+        for cell in item['cells']:
+            check(cell['fill'] == 'rgb(%d, %d, %d)' % STATE_RGB[cell['state']],
+                  '%s: %s %s cell filled %s' % (label, host, cell['state'], cell['fill']))
+        for part in ('box', 'spark', 'strip'):
+            check(item[part]['left'] >= 0 and item[part]['right'] <= w, '%s: %s %s inside the viewport: %s'
+                  % (label, host, part, item[part]))
+        check(item['spark']['width'] >= 0.8 * item['box']['width'] and item['spark']['height'] >= 20
+              and item['strip']['height'] >= 6, '%s: %s charts sized %s %s' % (label, host, item['spark'], item['strip']))
+        check(host in item['text'], '%s: %s history row names it' % (label, host))
+        if host == 'old-pool':
+            check('not in this run' in item['text'], '%s: old-pool says it is not in this run' % label)
+
+
+def check_trend_pixels(work, out, layout, w, name):
+    """A screenshot down to the end of the Trends section: the lines and health colours are really drawn."""
+    tr = layout['trends']
+    height = int(math.ceil(tr['box']['bottom'])) + 8
+    shot = os.path.join(out, name)
+    chromium(os.path.join(work, 'profile-' + name), '--window-size=%d,%d' % (w, height), '--force-device-scale-factor=1',
+             '--screenshot=' + shot, 'file://' + os.path.join(out, 'fleet.html'))
+    width, image_height, rows = png_decode(shot)
+    check((width, image_height) == (w, height), '%s: screenshot %sx%s, expected %sx%s' % (name, width, image_height, w, height))
+    blue = count_colour(rows, tr['fleet']['box'], LINE_RGB)
+    check(blue >= 0.5 * tr['fleet']['box']['width'], '%s: fleet line drawn (%d line pixels)' % (name, blue))
+    for item in tr['hosts']:
+        blue = count_colour(rows, item['spark'], LINE_RGB)
+        if item['points'] >= 2:
+            check(blue >= 0.3 * item['spark']['width'], '%s: %s line drawn (%d line pixels)' % (name, item['host'], blue))
+        elif item['points'] == 1:
+            check(blue >= 8, '%s: %s single point drawn (%d pixels)' % (name, item['host'], blue))
+        else:
+            check(blue == 0, '%s: nothing drawn for %s, which never had a hashrate (%d pixels)' % (name, item['host'], blue))
+        for cell in item['cells']:
+            box = dict(cell['box'], left=cell['box']['left'] + 1, right=cell['box']['right'] - 1)
+            area = max(0, int(box['right']) - int(box['left'])) * int(box['bottom'] - box['top'])
+            found = count_colour(rows, box, STATE_RGB[cell['state']], tolerance=8)
+            check(area > 0 and found >= 0.5 * area, '%s: %s %s cell painted (%d of %d pixels)'
+                  % (name, item['host'], cell['state'], found, area))
+    return shot
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument('--work', required=True)
-    ap.add_argument('--evil', required=True)
+    ap.add_argument('--work')
+    ap.add_argument('--evil')
+    ap.add_argument('--seed', help='write the seeded history to this file and exit')
+    ap.add_argument('--now', type=float, help='with --seed: the time the first run happens')
     args = ap.parse_args()
+    if args.seed:
+        seed_history(args.seed, args.now or time.time())
+        return 0
+    if not args.work or not args.evil:
+        ap.error('--work and --evil are required')
     work = args.work
     out = os.path.join(work, 'out')
     report = json.load(open(os.path.join(out, 'fleet.json')))
@@ -333,15 +555,7 @@ def main():
         check(u['name'] in parser.text('data-user', u['name']), 'DOM: user %s listed' % u['name'])
 
     # 3. Layout at a phone viewport ------------------------------------------------------------
-    probe = os.path.join(out, 'probe.html')
-    with open(probe, 'w') as f:
-        f.write(PROBE % (w, h))
-    dom = chromium(os.path.join(work, 'profile-probe'), '--allow-file-access-from-files', '--window-size=%d,%d' % (w, h),
-                   '--virtual-time-budget=10000', '--dump-dom', 'file://' + probe)
-    rp = ResultParser()
-    rp.feed(dom)
-    layout = json.loads(''.join(rp.data))
-    os.unlink(probe)
+    layout = probe_layout(work, out, w, h)
     check('error' not in layout, 'probe: %s' % layout.get('error'))
     check(layout.get('viewport') == w, 'probe viewport %s' % layout.get('viewport'))
     check(layout.get('scrollWidth', 10 ** 6) <= w, 'no horizontal scrolling at %d px: scrollWidth %s' % (w, layout.get('scrollWidth')))
@@ -378,10 +592,22 @@ def main():
     check((width, height) == (w, h), 'screenshot size %sx%s' % (width, height))
     check(ncolours > 30, 'screenshot is not blank (%d colours)' % ncolours)
 
+    # 5. History and trends at a phone and a desktop width -------------------------------------------
+    runs = check_history(work, out, report)
+    check_trends(layout, runs, w, 'phone')
+    shots = [check_trend_pixels(work, out, layout, w, 'trends-phone.png')]
+    desktop = probe_layout(work, out, *DESKTOP)
+    check('error' not in desktop, 'desktop probe: %s' % desktop.get('error'))
+    check(desktop.get('scrollWidth', 10 ** 6) <= DESKTOP[0], 'no horizontal scrolling at %d px: scrollWidth %s'
+          % (DESKTOP[0], desktop.get('scrollWidth')))
+    check_trends(desktop, runs, DESKTOP[0], 'desktop')
+    shots.append(check_trend_pixels(work, out, desktop, DESKTOP[0], 'trends-desktop.png'))
+
     if failures:
         print('check_report: %d check(s) failed' % len(failures))
         return 1
-    print('check_report: all checks passed (%d hosts, %d users, screenshot %s)' % (len(rows), report['users_total'], shot))
+    print('check_report: all checks passed (%d hosts, %d users, %d runs of history; screenshots %s)'
+          % (len(rows), report['users_total'], len(runs), ', '.join([shot] + shots)))
     return 0
 
 

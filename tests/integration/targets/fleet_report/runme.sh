@@ -114,9 +114,14 @@ cat >> "$work/inventory.yml" <<INV
 INV
 sleep 1.5  # make pool-stale's status older than its 1 s limit
 
+# History: seven earlier runs over six hours (check_report.py --seed); this run keeps the last 6 of 8.
+mkdir -p "$work/out"
+"$py" "$here/check_report.py" --seed "$work/seed-history.json"
+cp "$work/seed-history.json" "$work/out/fleet-history.json"
+
 ansible-playbook -i "$work/inventory.yml" ckpool.fleet.fleet_report \
     -e "fleet_report_dir=$work/out" -e fleet_report_title=integration-fleet -e fleet_report_top_users=10 \
-    | tee "$work/playbook.out"
+    -e fleet_report_history=6 | tee "$work/playbook.out"
 
 # The play itself succeeds: broken pools are reported, not fatal.
 grep -q 'FLEET (3 counted)' "$work/playbook.out"
@@ -127,7 +132,10 @@ if [[ -n ${FLEET_REPORT_ARTIFACTS:-} ]]; then
     mkdir -p "$FLEET_REPORT_ARTIFACTS" && cp -a "$work/out/." "$FLEET_REPORT_ARTIFACTS/"
 fi
 
-# The same report under mitogen (strategy mitogen_linear): same verdicts and totals.
+# The same report under mitogen (strategy mitogen_linear): same verdicts and totals. Its directory holds a
+# damaged history: the report starts a new one and says so.
+mkdir -p "$work/out-mitogen"
+printf '{"format": 1, "runs": [{"t": 1' > "$work/out-mitogen/fleet-history.json"
 mitogen_strategies=$("$py" -c 'import os, ansible_mitogen; print(os.path.join(os.path.dirname(ansible_mitogen.__file__), "plugins", "strategy"))') \
     || { echo "mitogen is required for the mitogen pass (pip install mitogen)"; exit 1; }
 ANSIBLE_STRATEGY_PLUGINS=$mitogen_strategies ANSIBLE_STRATEGY=mitogen_linear \
@@ -143,6 +151,13 @@ assert a['totals']['hashrate'] == b['totals']['hashrate'] and a['users_total'] =
 assert [u['name'] for u in a['users']] == [u['name'] for u in b['users']]
 print('mitogen pass: same verdicts, totals and users as the default strategy')
 PY
+"$py" - "$work/out-mitogen/fleet-history.json" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+assert len(doc['runs']) == 1 and 'could not be read' in doc['note'], doc
+print('damaged history: started again with this run (%s)' % doc['note'])
+PY
+grep -F 'id="history-note"' "$work/out-mitogen/fleet.html"
 
 # The filter's hostvars form with the real HostVars object.
 ansible-playbook -i "$work/inventory.yml" "$here/hostvars_form.yml"
@@ -150,7 +165,7 @@ ansible-playbook -i "$work/inventory.yml" "$here/hostvars_form.yml"
 # With fleet_report_fail_unhealthy the same fleet fails the play, after writing the report.
 rm -f "$work/out/fleet.html"
 if ansible-playbook -i "$work/inventory.yml" ckpool.fleet.fleet_report -e "fleet_report_dir=$work/out" \
-        -e fleet_report_fail_unhealthy=true > "$work/fail.out" 2>&1; then
+        -e fleet_report_fail_unhealthy=true -e fleet_report_history=6 > "$work/fail.out" 2>&1; then
     cat "$work/fail.out"
     echo "fleet_report_fail_unhealthy=true did not fail the play"
     exit 1
@@ -158,4 +173,14 @@ fi
 grep -q 'host(s) not healthy' "$work/fail.out"
 grep -q 'pool-down' "$work/fail.out"
 [[ -s $work/out/fleet.html ]]
+# ... and its run is the newest of the 6 kept runs, after the first run's
+"$py" - "$work/out/fleet-history.json" "$work/seed-history.json" <<'PY'
+import json, sys
+doc, seed = (json.load(open(p)) for p in sys.argv[1:3])
+runs = doc['runs']
+assert len(runs) == 6 and doc['dropped'] == 1, (len(runs), doc['dropped'])
+assert runs[:4] == seed['runs'][-4:], 'the four newest seeded runs, unchanged'
+assert seed['runs'][-1]['t'] < runs[4]['t'] < runs[5]['t'], [r['t'] for r in runs]
+print('history: %d runs kept, the two newest from this test' % len(runs))
+PY
 echo "fleet_report: all checks passed"
