@@ -31,9 +31,12 @@ HOST_WINDOWS = ('1m', '5m', '1hr', '1d', '7d')
 STATES = ('healthy', 'stale', 'unhealthy', 'unreachable', 'unknown')
 MAX_KEEP = 10000
 # SVG coordinate systems (the SVGs stretch to the page width; strokes do not scale)
-FLEET_W, FLEET_H = 1000.0, 200.0
-SPARK_W, SPARK_H = 1000.0, 40.0
-STRIP_W, STRIP_H = 1000.0, 10.0
+FLEET_W = 1000.0
+FLEET_H = 200.0
+SPARK_W = 1000.0
+SPARK_H = 40.0
+STRIP_W = 1000.0
+STRIP_H = 10.0
 
 
 def _num(value):
@@ -151,10 +154,9 @@ def _segments(points, t0, t1, vmax, width, height, margin):
 
 
 def _svg(view_w, view_h, css_class, label, body, crisp=False):
+    crisp = ' shape-rendering="crispEdges"' if crisp else ''
     return ('<svg class="%s" viewBox="0 0 %s %s" preserveAspectRatio="none"%s role="img" aria-label="%s" '
-            'xmlns="http://www.w3.org/2000/svg">%s</svg>' % (css_class, _f(view_w), _f(view_h),
-                                                            ' shape-rendering="crispEdges"' if crisp else '',
-                                                            escape(label), body))
+            'xmlns="http://www.w3.org/2000/svg">%s</svg>' % (css_class, _f(view_w), _f(view_h), crisp, escape(label), body))
 
 
 def _line_svg(points, t0, t1, css_class, label, width, height, area):

@@ -227,7 +227,10 @@ document.getElementById('r').addEventListener('load', function () {
     out.viewport = w.innerWidth;
     out.scrollWidth = d.documentElement.scrollWidth;
     out.bodyText = d.body.innerText;
-    function box(e) { var r = e.getBoundingClientRect(); return {left: r.left, right: r.right, top: r.top, bottom: r.bottom, width: r.width, height: r.height}; }
+    function box(e) {
+      var r = e.getBoundingClientRect();
+      return {left: r.left, right: r.right, top: r.top, bottom: r.bottom, width: r.width, height: r.height};
+    }
     out.hosts = Array.prototype.map.call(d.querySelectorAll('[data-host]'), function (e) {
       var b = box(e), badge = e.querySelector('.badge');
       b.host = e.getAttribute('data-host'); b.state = e.getAttribute('data-state'); b.text = e.innerText;
