@@ -136,7 +136,9 @@ def _plain(value):
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, str):
-        return str(value)
+        # str.__str__, not str(): ansible-core < 2.19's AnsibleUnsafeText.__str__ returns itself,
+        # which yaml.SafeDumper cannot represent
+        return str.__str__(value)
     if isinstance(value, int):
         return int(value)
     if isinstance(value, float):
