@@ -153,8 +153,11 @@ class StratumClient:
         if isinstance(result, list) and len(result) >= 3:
             self.enonce1 = result[1]
             self.enonce2_size = int(result[2])
-        # ckpool sends set_difficulty and the first notify right after the reply
-        self.wait_for(lambda m: isinstance(m, dict) and m.get('method') == 'mining.notify', timeout)
+        # ckpool sends set_difficulty (and, except in solo mode where work follows the
+        # authorisation, the first notify) right after the reply
+        self.wait_for(lambda m: isinstance(m, dict) and m.get('method') in ('mining.set_difficulty',
+                                                                           'mining.notify'), timeout)
+        self.drain(0.05)
         return reply
 
     def authorize(self, worker, password='x', timeout=5.0):
@@ -164,6 +167,8 @@ class StratumClient:
 
     def submit(self, nonce=None, timeout=5.0, job=None):
         """Submit one share on the latest job; returns the pool's reply (a dict)."""
+        if job is None and self.job is None:
+            self.wait_for(lambda m: isinstance(m, dict) and m.get('method') == 'mining.notify', timeout)
         job = job or self.job
         if job is None:
             raise RuntimeError('no job received yet')

@@ -148,16 +148,19 @@ def test_mode_conflicts_refused_like_ckpool(args, message):
         ckpool_sim.ckpool_mode(args)
 
 
-@pytest.mark.parametrize('extra, name, logname', [
-    (['-B'], None, 'ckpool.log'),
-    (['-B'], 'cksolo', 'cksolo.log'),          # observed: -n cksolo writes LOGDIR/cksolo.log
-    (['-P'], None, 'ckpassthrough.log'),
+UPSTREAM = {'proxy': [{'url': '127.0.0.1:9', 'auth': 'x', 'pass': 'x'}]}   # nothing listens: never connected
+
+
+@pytest.mark.parametrize('extra, name, logname, config', [
+    (['-B'], None, 'ckpool.log', None),
+    (['-B'], 'cksolo', 'cksolo.log', None),          # observed: -n cksolo writes LOGDIR/cksolo.log
+    (['-P'], None, 'ckpassthrough.log', UPSTREAM),
 ])
-def test_log_is_named_after_the_instance(make_sim, extra, name, logname):
-    sim = make_sim(name=name, extra_args=extra)
+def test_log_is_named_after_the_instance(make_sim, extra, name, logname, config):
+    sim = make_sim(name=name, extra_args=extra, config=config)
     assert sim.logfile == os.path.join(sim.logdir, logname)
-    line = sim.wait_for_log(r'ckpool stratifier ready')
-    assert line
+    # ckpool.c: LOGWARNING("%s stratifier ready", ckp->name)
+    assert sim.wait_for_log(r'\] %s stratifier ready$' % logname[:-4])
     logs = sorted(f for f in os.listdir(sim.logdir) if f.endswith('.log'))
     assert logs == [logname]
 
