@@ -7,6 +7,11 @@ Runs on the managed host (Python 3.6+, standard library only).  ckpool writes
 hashrates with its ``suffix_string()``: ``"114"``, ``"8.71M"``, ``"21.3K"``;
 :func:`parse_hashrate` turns them into floats in H/s and
 :func:`format_hashrate` writes them back the way ckpool does.
+
+The ckpool-lhr fork (low-hashrate miners) extends ``suffix_string()`` below
+1 H/s with ``m``, ``u`` and ``n`` (milli, micro, nano: ``"500m"`` = 0.5 H/s)
+and prints 1..999 H/s with ``"%.3g"`` (``"1.5"``, ``"115"``); both are read, and
+values below 1 H/s are written with those suffixes.
 """
 
 import math
@@ -14,13 +19,15 @@ import re
 from decimal import Decimal, InvalidOperation
 
 _SI_FACTORS = {
-    '': 1, 'K': 10 ** 3, 'M': 10 ** 6, 'G': 10 ** 9, 'T': 10 ** 12,
-    'P': 10 ** 15, 'E': 10 ** 18,
+    '': Decimal(1), 'K': Decimal(10) ** 3, 'M': Decimal(10) ** 6, 'G': Decimal(10) ** 9,
+    'T': Decimal(10) ** 12, 'P': Decimal(10) ** 15, 'E': Decimal(10) ** 18,
+    # ckpool-lhr's suffix_string(): below 1 H/s (case matters: m is milli, M is mega)
+    'm': Decimal('0.001'), 'u': Decimal('0.000001'), 'n': Decimal('0.000000001'),
 }
 
 _HASHRATE_RE = re.compile(
     r'^\s*(?P<num>(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)'
-    r'\s*(?P<suffix>[KMGTPE]?)(?:H/s)?\s*$'
+    r'\s*(?P<suffix>[KMGTPEmun]?)(?:H/s)?\s*$'
 )
 
 
@@ -28,9 +35,10 @@ def parse_hashrate(value):
     """Convert a ckpool hashrate to a float in H/s.
 
     Accepts what ckpool's ``suffix_string()`` writes: a plain number
-    (``"114"``, ``"0"``) or a number with one SI suffix ``K M G T P E``
-    (powers of 1000: ``"8.71M"`` -> ``8710000.0``), including its rare
-    exponent form (``"1e+03K"``).  Surrounding blanks and a trailing ``H/s``
+    (``"114"``, ``"0"``, ckpool-lhr's ``"1.5"``) or a number with one SI suffix
+    ``K M G T P E`` (powers of 1000: ``"8.71M"`` -> ``8710000.0``), including
+    its rare exponent form (``"1e+03K"``), or, from ckpool-lhr, one of ``m u n``
+    (milli, micro, nano: ``"500m"`` -> ``0.5``).  Surrounding blanks and a trailing ``H/s``
     (``"8.71MH/s"``) are tolerated.  Ints and floats pass through as floats.
     The decimal part is scaled exactly (``Decimal``) so ``"8.71M"`` gives the
     double nearest to 8 710 000, not ``8.71 * 1e6``.
@@ -73,7 +81,8 @@ def _parse_hashrate_text(value):
     """The string case of :func:`parse_hashrate`, uncached."""
     match = _HASHRATE_RE.match(value)
     if not match:
-        raise ValueError('not a hashrate: %r (expected a number with an optional K/M/G/T/P/E suffix)' % (value,))
+        raise ValueError('not a hashrate: %r (expected a number with an optional K/M/G/T/P/E or m/u/n suffix)'
+                         % (value,))
     try:
         number = Decimal(match.group('num'))
     except InvalidOperation:  # pragma: no cover - the regex only lets valid decimals through
@@ -89,8 +98,10 @@ def format_hashrate(value):
 
     Mirrors ckpool's C code exactly:
 
-    * below 1000: the integer part only, truncated, no suffix
-      (``114.9`` -> ``"114"``, ``0.5`` -> ``"0"``);
+    * from 1 to below 1000: the integer part only, truncated, no suffix
+      (``114.9`` -> ``"114"``), as upstream ckpool;
+    * below 1 H/s: ckpool-lhr's ``"%.3g"`` with ``m``, ``u`` or ``n``
+      (``0.5`` -> ``"500m"``, ``2.5e-6`` -> ``"2.5u"``); ``"0"`` below 1 nH/s;
     * otherwise divide into the largest unit K, M, G, T, P, E (powers of 1000,
       in the same order of divisions as ckpool) and print ``"%.3g"`` plus the
       suffix: three significant digits, trailing zeros dropped
@@ -140,6 +151,17 @@ def format_hashrate(value):
     elif val >= kilo:
         dval = val / kilo
         suffix = 'K'
-    else:
+    elif val >= 1:
         return '%d' % int(val)
+    elif val >= 0.001:
+        dval = val / 0.001
+        suffix = 'm'
+    elif val >= 0.000001:
+        dval = val / 0.000001
+        suffix = 'u'
+    elif val >= 0.000000001:
+        dval = val / 0.000000001
+        suffix = 'n'
+    else:
+        return '0'
     return '%.3g%s' % (dval, suffix)

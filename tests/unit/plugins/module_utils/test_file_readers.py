@@ -115,6 +115,13 @@ def test_hashrate_round_trip_on_capture_values(text):
     ('.5K', 500.0),
     (114, 114.0),
     (2.5, 2.5),
+    # ckpool-lhr (captures/lhr/, its suffix_string()): below 1 H/s and %.3g under 1000
+    ('500m', 0.5),
+    ('2.5u', 0.0000025),
+    ('3n', 0.000000003),
+    ('8.71m', 0.00871),
+    ('1.5', 1.5),
+    ('1e+03m', 1.0),
 ])
 def test_parse_hashrate_values(text, expected):
     assert hashrate.parse_hashrate(text) == expected
@@ -128,7 +135,7 @@ def test_parse_hashrate_is_exact_decimal():
 
 
 @pytest.mark.parametrize('bad', [
-    '', ' ', 'abc', '8.71m', '8.71k', '-5', '-1K', '1.2.3', 'NaN', 'inf', 'M', '5X', '5 KM',
+    '', ' ', 'abc', '8.71k', '5U', '5N', '5mK', '5 m m', '-5m', '-5', '-1K', '1.2.3', 'NaN', 'inf', 'M', '5X', '5 KM',
     '0x10', '1,5K', None, True, False, float('nan'), float('inf'), -1, [], {}, '1e400E',
 ])
 def test_parse_hashrate_rejects_garbage(bad):
@@ -139,7 +146,13 @@ def test_parse_hashrate_rejects_garbage(bad):
 
 @pytest.mark.parametrize('value,expected', [
     (0, '0'),
-    (0.5, '0'),
+    (0.5, '500m'),            # below 1 H/s: ckpool-lhr's suffixes
+    (0.0025, '2.5m'),
+    (0.0000025, '2.5u'),
+    (0.000000003, '3n'),
+    (0.0000000001, '0'),
+    (0.9996, '1e+03m'),       # the same %.3g quirk as upstream's K
+    (1, '1'),
     (114.9, '114'),
     (999.99, '999'),
     (1000, '1K'),
