@@ -92,7 +92,13 @@ def parse_pool_status(data, path='pool.status', now=None, stale_after=180):
         "users", "workers", "idle", "disconnected", "hashrate": {"1m", "5m",
         "15m", "1hr", "6hr", "1d", "7d"} (float H/s), "hashrate_raw": {...}
         (strings as written), "diff", "accepted", "rejected", "bestshare",
-        "sps": {"1m", "5m", "15m", "1h"}}``.  ``age_seconds`` is
+        "sps": {"1m", "5m", "15m", "1h"}, "netdiff", "accepted_count",
+        "rejected_count", "user_agents"}``.  The last four are written by the
+        ckpool-lhr fork only (``None`` otherwise); ``user_agents`` is its
+        ``UserAgents`` list as ``[{"ua", "devices", "hashrate5m" (H/s),
+        "hashrate5m_raw", "bestshare"}]`` (absent from the file when no
+        client sent a user agent: ``None``).  The fork writes accepted,
+        rejected and bestshare as floats.  ``age_seconds`` is
         ``now - lastupdate`` (``None`` without ``lastupdate``); ``stale`` is
         true when the age exceeds ``stale_after`` seconds or is unknown.
     :raises ValueError: the content is not a complete status file.
@@ -114,6 +120,7 @@ def parse_pool_status(data, path='pool.status', now=None, stale_after=180):
             raise ValueError('line %d is not a JSON object' % number)
         merged.update(obj)
     hashrate, hashrate_raw = _hashrates(merged, POOL_HASHRATE_KEYS, 'pool.status')
+    user_agents = _user_agents(merged.get('UserAgents'))
     if now is None:
         now = time.time()
     lastupdate = merged.get('lastupdate')
@@ -140,7 +147,31 @@ def parse_pool_status(data, path='pool.status', now=None, stale_after=180):
         'rejected': merged.get('rejected'),
         'bestshare': merged.get('bestshare'),
         'sps': dict((short, merged.get(key)) for short, key in POOL_SPS_KEYS),
+        'netdiff': merged.get('netdiff'),
+        'accepted_count': merged.get('accepted_count'),
+        'rejected_count': merged.get('rejected_count'),
+        'user_agents': user_agents,
     }
+
+
+def _user_agents(value):
+    """ckpool-lhr's ``UserAgents`` (pool.status line 1): devices and hashrate per user agent."""
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise ValueError('pool.status: UserAgents is not a list')
+    result = []
+    for entry in value:
+        if not isinstance(entry, dict):
+            raise ValueError('pool.status: UserAgents entry is not a JSON object')
+        raw = entry.get('hashrate5m')
+        try:
+            rate = parse_hashrate(raw) if raw is not None else None
+        except ValueError as exc:
+            raise ValueError('pool.status: UserAgents hashrate5m: %s' % exc)
+        result.append({'ua': entry.get('ua'), 'devices': entry.get('devices'), 'hashrate5m': rate,
+                       'hashrate5m_raw': raw, 'bestshare': entry.get('bestshare')})
+    return result
 
 
 def read_pool_status(logdir, now=None, stale_after=180, retries=5, retry_delay=0.05):
@@ -216,6 +247,9 @@ def _worker_shape(worker):
         'shares': worker.get('shares'),
         'bestshare': worker.get('bestshare'),
         'bestever': worker.get('bestever'),
+        # ckpool-lhr only (None otherwise): connect time and the raw user agent the miner sent
+        'started': worker.get('started'),
+        'useragent': worker.get('useragent'),
     }
 
 
@@ -225,8 +259,10 @@ def parse_user(data, name):
     :returns: ``{"name", "hashrate": {"1m", "5m", "1hr", "1d", "7d"},
         "hashrate_raw": {...}, "lastshare", "workers", "shares", "bestshare",
         "bestever", "authorised", "worker": [{"workername", "hashrate",
-        "hashrate_raw", "lastshare", "shares", "bestshare", "bestever"}]}``;
-        absent keys are ``None`` (``worker`` defaults to ``[]``).
+        "hashrate_raw", "lastshare", "shares", "bestshare", "bestever",
+        "started", "useragent"}]}``; absent keys are ``None`` (``worker``
+        defaults to ``[]``).  ``started`` and ``useragent`` are written by the
+        ckpool-lhr fork only; it also writes shares and bests as floats.
     :raises ValueError: not one complete JSON object of the expected form.
     """
     try:

@@ -236,6 +236,27 @@ pool:
     rejected: 0
     bestshare: 0
     sps: {"1m": 2.66e-8}
+    netdiff: null
+    accepted_count: null
+    rejected_count: null
+    user_agents: null
+  contains:
+    netdiff:
+      description: Network difficulty (ckpool-lhr fork only, else null).
+      type: float
+    accepted_count:
+      description: Accepted shares since the last block (ckpool-lhr only, else null); C(accepted) is their difficulty sum.
+      type: int
+    rejected_count:
+      description: Rejected shares since the last block (ckpool-lhr only, else null).
+      type: int
+    user_agents:
+      description:
+        - The ckpool-lhr fork's C(UserAgents) list, one entry per normalised user agent (C(ua), C(devices),
+          C(hashrate5m) in H/s, C(hashrate5m_raw), C(bestshare)). Null for upstream ckpool and when no miner
+          sent a user agent.
+      type: list
+      elements: dict
 stratifier:
   description: The stratifier's stats JSON (C(workbases), C(users), C(clients), C(shares), ...). Null when not running.
   returned: when O(gather) contains C(stratifier) and O(query) is not set
@@ -245,7 +266,10 @@ connector:
   returned: when O(gather) contains C(connector) and O(query) is not set
   type: dict
 users:
-  description: Users selected by O(users), from C(users/NAME), hashrates as in RV(pool).
+  description:
+    - Users selected by O(users), from C(users/NAME), hashrates as in RV(pool).
+    - Each worker also has C(started) (connect time) and C(useragent) (the raw user agent string the miner sent,
+      miner-controlled text) with the ckpool-lhr fork, null otherwise.
   returned: when O(gather) contains C(users) and O(query) is not set
   type: list
   elements: dict

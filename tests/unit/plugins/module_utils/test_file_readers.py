@@ -219,7 +219,8 @@ def test_read_pool_status_capture(tmp_path):
     assert pool['sps'] == {'1m': 2.66e-8, '5m': 0.000403, '15m': 0.00108, '1h': 0.000626}
     assert sorted(pool) == sorted(['path', 'runtime', 'lastupdate', 'age_seconds', 'stale', 'users',
                                    'workers', 'idle', 'disconnected', 'hashrate', 'hashrate_raw', 'diff',
-                                   'accepted', 'rejected', 'bestshare', 'sps'])
+                                   'accepted', 'rejected', 'bestshare', 'sps',
+                                   'netdiff', 'accepted_count', 'rejected_count', 'user_agents'])  # lhr: None here
 
 
 def test_read_pool_status_stale(tmp_path):
@@ -365,7 +366,7 @@ def test_read_user_capture(tmp_path):
     assert worker['hashrate']['5m'] == 5220000.0
     assert worker['hashrate_raw']['1d'] == '98.7K'
     assert sorted(worker) == ['bestever', 'bestshare', 'hashrate', 'hashrate_raw', 'lastshare', 'shares',
-                              'workername']
+                              'started', 'useragent', 'workername']      # the last two: ckpool-lhr only
 
 
 @pytest.mark.parametrize('name', ['../etc/passwd', '..', '.', 'a/b', '', 'x\x00', '../../pool/pool.status'])
