@@ -144,6 +144,33 @@ def suffix_string(value):
     return '%.3g%s' % (dval, suffix)
 
 
+def suffix_string_lhr(value):
+    """ckpool-lhr's suffix_string(val, buf, size, 0) (src/libckpool.c): as upstream from 1000 H/s,
+    "%.3g" without suffix from 1 H/s (not "%d"), "%.3g" + m/u/n (milli, micro, nano) below 1 H/s,
+    "%d" (0) below 1 nH/s."""
+    if value >= 1e3:
+        return suffix_string(value)
+    if value >= 1:
+        return '%.3g' % value
+    for unit, suffix in ((0.001, 'm'), (0.000001, 'u'), (0.000000001, 'n')):
+        if value >= unit:
+            return '%.3g%s' % (value / unit, suffix)
+    return '%d' % int(max(value, 0))
+
+
+def normalize_ua(text):
+    """ckpool-lhr's normalize_ua_buf(): leading blanks skipped, cut at "/" or "(", 64 bytes at most."""
+    text = (text or '').lstrip(' \t\n\r\f\v')
+    for stop in ('/', '('):
+        pos = text.find(stop)
+        if pos != -1:
+            text = text[:pos]
+    return text[:64]
+
+
+LHR_AGENTS = ('NerdMiner/1.0', 'bitaxe/BM1366/v2.4.0', 'cgminer/4.12.1', 'NMMiner/0.3')
+
+
 def has_nul(value):
     """True when a decoded JSON value holds a NUL character in any string (keys included)."""
     if isinstance(value, str):
@@ -553,6 +580,8 @@ class Worker:
         self.bestshare = 0.0
         self.bestever = 0
         self.history = []         # (time, diff) of accepted shares, pruned to 7 days
+        self.started = 0          # ckpool-lhr: last connect time of the worker
+        self.useragent = ''       # ckpool-lhr: last user agent seen for the worker (raw)
 
 
 class User:
@@ -778,11 +807,15 @@ class Sim:
         self.args = args
         self.argv = argv
         self.mode = ckpool_mode(argv)
+        self.lhr = args.sim_flavour == 'lhr'
+        self.suffix = suffix_string_lhr if self.lhr else suffix_string
         self.name = args.name or DEFAULT_NAMES[self.mode]
         self.pid = os.getpid()
         self.start_time = time.time()
         self.start_mono = time.monotonic()
         self.config = read_config(args.config)
+        startdiff = self.config.get('startdiff', 1)
+        self.startdiff = float(startdiff) if isinstance(startdiff, (int, float)) and startdiff > 0 else 1.0
         self.sockdir = args.sockdir if args.sockdir else '/tmp/%s/' % self.name
         self.sockdir = os.path.abspath(self.sockdir)
         logdir = self.config.get('logdir', 'logs')
@@ -809,6 +842,8 @@ class Sim:
         self.pool_history = []           # (time, diff) accepted, all real clients
         self.accepted = 0
         self.rejected = 0
+        self.accepted_count = 0          # ckpool-lhr: shares (not difficulty) since the last block
+        self.rejected_count = 0
         self.bestshare = 0
         self.since_block = 0.0
         self.block_counter = 0
@@ -1061,9 +1096,10 @@ class Sim:
             with open(status) as handle:
                 lines = handle.read().splitlines()
             third = json.loads(lines[2])
-            self.accepted = int(third.get('accepted', 0))
-            self.rejected = int(third.get('rejected', 0))
-            self.bestshare = int(third.get('bestshare', 0))
+            number = float if self.lhr else int
+            self.accepted = number(third.get('accepted', 0))
+            self.rejected = number(third.get('rejected', 0))
+            self.bestshare = number(third.get('bestshare', 0))
             self.log.log(LOG_DEBUG, 'Successfully read pool sps: %s' % lines[2])
         except (OSError, ValueError, IndexError, AttributeError):
             pass
@@ -1075,7 +1111,10 @@ class Sim:
             user.authorised = int(self.start_time)
             for j in range(1, self.args.sim_workers_per_user + 1):
                 rate = (10 + ((i * 37 + j * 11) % 131)) * 1e12
-                user.workers['%s.rig%d' % (uname, j)] = Worker('%s.rig%d' % (uname, j), rate)
+                worker = Worker('%s.rig%d' % (uname, j), rate)
+                worker.started = int(self.start_time)
+                worker.useragent = LHR_AGENTS[(i + j) % len(LHR_AGENTS)]
+                user.workers[worker.name] = worker
             self.users[uname] = user
 
     def write_state(self):
@@ -1306,6 +1345,11 @@ class Sim:
             log(LOG_INFO, 'Listener received reject message, rejecting clients')
             self.set_accepting(False)
             return 'rejecting'
+        if self.lhr and cmdmatch(msg, 'dropall'):
+            # ckpool-lhr's listener handles dropall (PROTOCOL.md: "dropping all")
+            log(LOG_WARNING, 'Listener received dropall message, disconnecting all clients')
+            self.dropall()
+            return 'dropping all'
         if cmdmatch(msg, 'reconnect'):
             log(LOG_INFO, 'Listener received request to send reconnect to clients')
             self.stratifier_reconnect(msg)
@@ -1681,7 +1725,7 @@ class Sim:
                 client.record = True
             self.log.log(LOG_INFO, 'Stratifier added instance %d server 0' % client.id)
         if method == 'mining.subscribe':
-            self.subscribe(client, msgid)
+            self.subscribe(client, msgid, params)
             return
         if method in ('mining.passthrough', 'mining.node'):
             self.add_downstream(client, method)
@@ -1865,7 +1909,16 @@ class Sim:
     def session_id(self, client):
         return (int(self.start_time) + client.id) & 0xFFFFFFFF
 
-    def subscribe(self, client, msgid):
+    def diff_message(self, client):
+        """mining.set_difficulty: an integer upstream ([1]); a double in ckpool-lhr ([0.005], [1.0])."""
+        value = json.dumps(float(client.diff)) if self.lhr else '%d' % client.diff
+        return '{"params":[%s],"id":null,"method":"mining.set_difficulty"}' % value
+
+    def subscribe(self, client, msgid, params=()):
+        if params and isinstance(params[0], str):
+            client.useragent = params[0]        # stratifier.c parse_subscribe(): the user agent
+        if self.lhr:
+            client.diff = self.startdiff
         sid = self.session_id(client)
         enonce1 = struct.pack('<I', sid).hex()
         with self.lock:
@@ -1873,7 +1926,7 @@ class Sim:
         self.log.log(LOG_DEBUG, 'Set new subscription %d to new enonce1 %08x string %s' % (client.id, sid, enonce1))
         self.client_send(client, '{"result":[[["mining.notify","%08x"]],"%s",8],"id":%s,"error":null}'
                          % (sid, enonce1, json.dumps(msgid)))
-        self.client_send(client, '{"params":[%d],"id":null,"method":"mining.set_difficulty"}' % client.diff)
+        self.client_send(client, self.diff_message(client))
         if self.mode != 'solo':
             # init_client(): in solo mode work is sent after the authorisation (update_solo_client)
             self.client_send(client, self.notify_line(self.current_job(), clean=True))
@@ -1898,6 +1951,11 @@ class Sim:
             self.client_send(client, jdumps({'result': False, 'error': 'Invalid username parameter', 'id': msgid},
                                             compact=True))
             return
+        if self.lhr and (workername[0] in '._' or '/' in workername):
+            # ckpool-lhr parse_authorise(): refused before any user is created
+            error = 'Invalid character in username' if '/' in workername else 'Empty username parameter'
+            self.client_send(client, jdumps({'result': False, 'error': error, 'id': msgid}, compact=True))
+            return
         cut = len(workername)
         for sep in '._':
             pos = workername.find(sep)
@@ -1916,6 +1974,10 @@ class Sim:
                 user.authorised = int(time.time())
             if workername not in user.workers:
                 user.workers[workername] = Worker(workername)
+            worker = user.workers[workername]
+            worker.started = int(time.time())            # ckpool-lhr: worker->last_connect
+            if client.useragent:
+                worker.useragent = client.useragent
             client.authorised = True
             client.user = uname
             client.workername = workername
@@ -1932,7 +1994,7 @@ class Sim:
         if self.mode == 'solo':
             # parse_authorise(): update_solo_client() (the user's own coinbase), then the diff
             self.client_send(client, self.notify_line(self.current_job(), clean=True))
-            self.client_send(client, '{"params":[%d],"id":null,"method":"mining.set_difficulty"}' % client.diff)
+            self.client_send(client, self.diff_message(client))
 
     def submit(self, client, msgid, params):
         idjson = json.dumps(msgid)
@@ -1963,6 +2025,7 @@ class Sim:
         if reason is not None:
             with self.lock:
                 self.rejected += client.diff
+                self.rejected_count += 1
             what = 'high diff' if reason == 'Above target' else reason.lower()
             self.log.log(LOG_INFO, 'Rejected client %s %s %.1f/%d/0: %s' % (client.identity, what, 0.0, client.diff,
                                                                            share_hash))
@@ -2026,11 +2089,12 @@ class Sim:
                 rec.shares += client.diff
                 rec.lastshare = int(now)
                 rec.bestshare = max(rec.bestshare, sdiff)
-                rec.bestever = max(rec.bestever, int(sdiff))
+                rec.bestever = max(rec.bestever, sdiff if self.lhr else int(sdiff))
             worker.history.append((now, client.diff))
             self.pool_history.append((now, client.diff))
             self.accepted += client.diff
-            self.bestshare = max(self.bestshare, int(sdiff))
+            self.accepted_count += 1
+            self.bestshare = max(self.bestshare, sdiff if self.lhr else int(sdiff))
             self.since_block += client.diff
             client.last_share = now
 
@@ -2048,6 +2112,7 @@ class Sim:
             self.prevhash = block_hash
             self.height += 1
             self.since_block = 0.0
+            self.accepted_count = self.rejected_count = 0     # ckpool-lhr: reset when a block is found
         self.new_workbase(clean=True, broadcast=True)
 
     # ---- work ----------------------------------------------------------------------
@@ -2260,20 +2325,35 @@ class Sim:
                 if user.active:
                     user_records.append(user)
             self.prune_disconnected()
-            line1 = jdumps({'runtime': self.runtime(), 'lastupdate': int(now), 'Users': users, 'Workers': workers,
-                            'Idle': idle, 'Disconnected': len(self.disconnected)}, precision=3)
+            first_line = {'runtime': self.runtime(), 'lastupdate': int(now), 'Users': users, 'Workers': workers,
+                          'Idle': idle, 'Disconnected': len(self.disconnected)}
+            if self.lhr:
+                agents = self.user_agents(now)
+                if agents:
+                    first_line['UserAgents'] = agents
+            line1 = jdumps(first_line, precision=3)
             rates = {}
             for key, window in WINDOWS_POOL:
-                rates[key] = suffix_string(self.rate(self.pool_history, window, now) + synthetic_rate)
+                rates[key] = self.suffix(self.rate(self.pool_history, window, now) + synthetic_rate)
             line2 = jdumps(rates, precision=3)
             sps = {}
             for key, window in WINDOWS_SPS:
                 sps[key] = (sum(1 for t, _d in self.pool_history if t >= now - window) / float(window) +
                             synthetic_rate / 4294967296.0 / SYNTHETIC_DIFF)
-            third = {'diff': float(100.0 * self.since_block / POOL_DIFF_TARGET), 'accepted': self.accepted,
-                     'rejected': self.rejected, 'bestshare': self.bestshare}
-            third.update(sps)
-            line3 = jdumps(third, precision=3)
+            if self.lhr:
+                # ckpool-lhr: netdiff, doubles for accepted/rejected/bestshare, counts since the last
+                # block, JSON_REAL_PRECISION(6)
+                third = {'diff': float(round(100.0 * self.since_block / POOL_DIFF_TARGET, 4)),
+                         'netdiff': POOL_DIFF_TARGET, 'accepted': float(self.accepted),
+                         'rejected': float(self.rejected), 'bestshare': float(self.bestshare)}
+                third.update(sps)
+                third.update({'accepted_count': self.accepted_count, 'rejected_count': self.rejected_count})
+                line3 = jdumps(third, precision=6)
+            else:
+                third = {'diff': float(100.0 * self.since_block / POOL_DIFF_TARGET), 'accepted': self.accepted,
+                         'rejected': self.rejected, 'bestshare': self.bestshare}
+                third.update(sps)
+                line3 = jdumps(third, precision=3)
         # In place, not atomically, as ckpool does: a reader can see a torn file.
         path = os.path.join(self.logdir, 'pool', 'pool.status')
         with open(path, 'w') as handle:
@@ -2283,17 +2363,18 @@ class Sim:
         users_dir = os.path.join(self.logdir, 'users')
         user_lines = []
         for user in user_records:
-            if user.synthetic:       # immutable: rendered without holding the pool lock
+            if user.synthetic and not self.lhr:   # immutable: rendered without holding the pool lock
                 name, text = self.synthetic_record(user, now)
             else:
                 with self.lock:
                     name, text = self.user_record(user, now)
                 # statsupdate(): "User NAME:{...}" at notice level, the name verbatim (real users only:
                 # 100 000 synthetic users would write 100 000 lines a minute)
-                record = json.loads(text)
-                record.pop('worker', None)
-                user_lines.append('User %s:%s' % (name, json.dumps(record, separators=(',', ':'),
-                                                                    ensure_ascii=False)))
+                if not user.synthetic:
+                    record = json.loads(text)
+                    record.pop('worker', None)
+                    user_lines.append('User %s:%s' % (name, json.dumps(record, separators=(',', ':'),
+                                                                        ensure_ascii=False)))
             try:
                 with open(os.path.join(users_dir, name), 'w') as handle:
                     handle.write(text)
@@ -2308,6 +2389,35 @@ class Sim:
             self.log.log(LOG_NOTICE, 'Proxy:%s' % jdumps({'current': 0, 'active': 1, 'total': 1}))
             self.log.log(LOG_INFO, 'Proxies:%s' % jdumps({'id': 0, 'subproxies': links, 'clients': len(
                 [c for c in self.clients.values() if c.authorised and not c.closed]), 'alive': True}))
+
+    def user_agents(self, now):
+        """ckpool-lhr's UserAgents: devices (connected clients), summed 5-minute hashrate and best
+        share per normalised agent, most devices first, at most max_pool_useragents (100) entries.
+        Caller holds self.lock."""
+        table = {}
+        for client in self.clients.values():
+            if not client.authorised or client.closed or not client.useragent:
+                continue
+            ua = normalize_ua(client.useragent)
+            if not ua:
+                continue
+            entry = table.setdefault(ua, [0, 0.0, 0.0])
+            entry[0] += 1
+            worker = self.users[client.user].workers.get(client.workername) if client.user in self.users else None
+            if worker is not None:
+                entry[1] += self.rate(worker.history, 300, now)
+                entry[2] = max(entry[2], float(worker.bestshare))
+        for user in self.users.values():
+            if not user.synthetic:
+                continue
+            for worker in user.workers.values():
+                entry = table.setdefault(normalize_ua(worker.useragent), [0, 0.0, 0.0])
+                entry[0] += 1
+                entry[1] += worker.rate
+        cap = int(self.config.get('max_pool_useragents', 100) or 0)
+        ordered = sorted(table.items(), key=lambda item: (-item[1][0], item[0]))[:cap]
+        return [{'ua': ua, 'devices': n, 'hashrate5m': self.suffix(rate), 'bestshare': best}
+                for ua, (n, rate, best) in ordered]
 
     SYN_USER = ('{\n "hashrate1m": "%(r)s",\n "hashrate5m": "%(r)s",\n "hashrate1hr": "%(r)s",\n'
                 ' "hashrate1d": "%(r)s",\n "hashrate7d": "%(r)s",\n "lastshare": %(last)d,\n "workers": %(n)d,\n'
@@ -2370,15 +2480,28 @@ class Sim:
                 urates[key] += wrates[key]
             entry = {'workername': worker.name}
             for key, _w in WINDOWS_USER:
-                entry[key] = suffix_string(wrates[key])
-            entry.update({'lastshare': last, 'shares': shares, 'bestshare': float(best),
-                          'bestever': max(worker.bestever, int(best))})
+                entry[key] = self.suffix(wrates[key])
+            if self.lhr:
+                # ckpool-lhr statsupdate(): "started" after lastshare, "useragent" last
+                entry.update({'lastshare': last, 'started': worker.started, 'shares': float(shares),
+                              'bestshare': float(best), 'bestever': float(max(worker.bestever, best)),
+                              'useragent': worker.useragent or ''})
+            else:
+                entry.update({'lastshare': last, 'shares': shares, 'bestshare': float(best),
+                              'bestever': max(worker.bestever, int(best))})
             workers.append(entry)
         record = {}
         for key, _w in WINDOWS_USER:
-            record[key] = suffix_string(urates[key])
-        record.update({'lastshare': ulast, 'workers': len(workers), 'shares': ushares, 'bestshare': float(ubest),
-                       'bestever': max(user.bestever, int(ubest)), 'authorised': user.authorised, 'worker': workers})
+            record[key] = self.suffix(urates[key])
+        if self.lhr:
+            # ckpool-lhr: shares and bests are doubles (1.572999999999992)
+            record.update({'lastshare': ulast, 'workers': len(workers), 'shares': float(ushares),
+                           'bestshare': float(ubest), 'bestever': float(max(user.bestever, ubest)),
+                           'authorised': user.authorised, 'worker': workers})
+        else:
+            record.update({'lastshare': ulast, 'workers': len(workers), 'shares': ushares,
+                           'bestshare': float(ubest), 'bestever': max(user.bestever, int(ubest)),
+                           'authorised': user.authorised, 'worker': workers})
         return user.name, jdumps(record, precision=16, indent=1) + '\n'
 
 
@@ -2397,7 +2520,7 @@ def read_config(path):
 
 
 # simulator options that take a value (written --sim-x=VALUE on the command line it runs under)
-SIM_VALUE_OPTIONS = frozenset(['sim-users', 'sim-workers-per-user', 'sim-fault', 'sim-command-log',
+SIM_VALUE_OPTIONS = frozenset(['sim-flavour', 'sim-users', 'sim-workers-per-user', 'sim-fault', 'sim-command-log',
                                'sim-status-interval', 'sim-stratum-port', 'sim-block-every', 'sim-exit-with',
                                'sim-handover-delay'])
 
@@ -2428,6 +2551,8 @@ def parse_args(argv):
     parser.add_argument('--sim-stratum-port', type=int, default=None)
     parser.add_argument('--sim-block-every', type=int, default=0)
     parser.add_argument('--sim-daemon', action='store_true')
+    parser.add_argument('--sim-flavour', choices=('upstream', 'lhr'), default='upstream',
+                        help='lhr: the ckpool-lhr fork (Z3r0XG/ckpool-lhr) formats and replies')
     parser.add_argument('--sim-zero-first-status', action='store_true',
                         help="the first pool.status says Users 0, Workers 0 (as observed on ckpool)")
     parser.add_argument('--sim-handover-delay', type=float, default=0.0, metavar='S',
