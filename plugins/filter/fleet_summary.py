@@ -19,6 +19,15 @@ plus what ``ckpoolstats`` lacks: a per-host health verdict and staleness, and
 counts of healthy, stale, unhealthy and unreachable hosts.  Hosts whose result
 is missing, failed, unreachable or only partly gathered never make it fail.
 
+Multi-tier fleets: every host has a tier, from its mode (``modes.py``; a proxy,
+node, passthrough or redirector forwards its miners' work to a pool upstream,
+which counts it again) unless overridden.  Each tier is totalled separately
+(``tiers``); the fleet totals (``totals``) and the merged users are the
+``pool`` tier's, so miners behind a downstream instance are counted once.
+Devices per user agent (``agents``) come from the ckpool-lhr fork's
+``UserAgents`` of the pool tier (or the workers' ``useragent`` when a pool has
+no such list).
+
 Documentation: ``fleet_summary.yml`` beside this file.
 """
 
@@ -30,6 +39,7 @@ from collections.abc import Mapping
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.ckpool.fleet.plugins.module_utils.hashrate import format_hashrate
+from ansible_collections.ckpool.fleet.plugins.module_utils import modes as ckpool_modes
 
 
 POOL_WINDOWS = ('1m', '5m', '15m', '1hr', '6hr', '1d', '7d')
@@ -161,12 +171,48 @@ def _health_reason(health):
     return '; '.join(parts) or 'not healthy'
 
 
-def _host_row(host, result, stale_after):
+def _normalise_ua(text):
+    """ckpool-lhr's normalize_ua_buf(): leading blanks skipped, cut at "/" or "(", 64 bytes."""
+    text = str(text or '').lstrip()
+    for stop in ('/', '('):
+        pos = text.find(stop)
+        if pos != -1:
+            text = text[:pos]
+    return text[:64]
+
+
+def _tier_of(host, result, hostvars, tiers):
+    """(mode, tier) of a host: an explicit override (O(tiers), the result's or the host's C(tier) /
+    C(ckpool_tier)), else the tier of its mode (the result's C(mode) or C(process.mode), or the host
+    variable C(ckpool_mode)); unknown mode: the pool tier."""
+    result = _mapping(result) or {}
+    mode = result.get('mode') or (_mapping(result.get('process')) or {}).get('mode')
+    if not mode and hostvars is not None:
+        mode = _lookup_hostvar(hostvars, host, 'ckpool_mode')
+    if mode not in ckpool_modes.MODES:
+        mode = None
+    override = (tiers or {}).get(host) if isinstance(tiers, Mapping) else None
+    if override is None:
+        override = result.get('tier')
+    if override is None and hostvars is not None:
+        override = _lookup_hostvar(hostvars, host, 'ckpool_tier')
+    if override is not None:
+        if override in ckpool_modes.MODES:          # a mode name is accepted where a tier is expected
+            return mode or override, ckpool_modes.tier(override)
+        if override not in ckpool_modes.TIERS:
+            raise AnsibleFilterError('fleet_summary: host %s: unknown tier %r (one of %s, or a mode: %s)'
+                                     % (host, override, ', '.join(ckpool_modes.TIERS), ', '.join(ckpool_modes.MODES)))
+        return mode, override
+    return mode, ckpool_modes.tier(mode) if mode else 'pool'
+
+
+def _host_row(host, result, stale_after, mode=None, tier='pool'):
     """Return the per-host row (without fleet-relative fields) and the pool dict to count, if any."""
     row = dict(host=host, state='unknown', reason='', healthy=None, running=None, pid=None, stale=None,
                age_seconds=None, lastupdate=None, runtime=None, diff=None, bestshare=None,
                hashrate=dict((w, None) for w in POOL_WINDOWS), sps=dict((w, None) for w in SPS_WINDOWS),
-               health=None, socket_dir=None, log_dir=None, users_listed=0, counted=False)
+               health=None, socket_dir=None, log_dir=None, users_listed=0, counted=False,
+               mode=mode, tier=tier, connections=None)
     for field in SUMMED_POOL_FIELDS:
         row[field] = None
     result = _mapping(result)
@@ -217,7 +263,11 @@ def _host_row(host, result, stale_after):
         sps = _mapping(pool.get('sps')) or {}
         row['sps'] = dict((w, _num(sps.get(w))) for w in SPS_WINDOWS)
     elif 'pool' in result:
-        row['stale'] = True  # gathered, but there is no pool.status (yet)
+        # gathered, but there is no pool.status: normal for a passthrough or redirector (docs/modes.md)
+        row['stale'] = not (mode is not None and not ckpool_modes.expects_pool_status(mode))
+    connector = _mapping(result.get('connector'))
+    if connector is not None:
+        row['connections'] = _num((_mapping(connector.get('clients')) or {}).get('count'))
 
     if row['running'] is False:
         row.update(state='unhealthy', reason='ckpool is not running' + (
@@ -304,8 +354,40 @@ def _share(value, total):
     return round(float(value) / total, 6)
 
 
+def _new_tier_totals():
+    totals = dict(hosts=0, hosts_counted=0, hashrate=dict((w, None) for w in POOL_WINDOWS),
+                  sps=dict((w, None) for w in SPS_WINDOWS), connections=None)
+    for field in SUMMED_POOL_FIELDS:
+        totals[field] = None
+    return totals
+
+
+def _agents_of(pool, users):
+    """Devices per normalised user agent of one pool: its UserAgents list (ckpool-lhr), else its workers."""
+    listed = pool.get('user_agents') if isinstance(pool, Mapping) else None
+    found = {}
+    if isinstance(listed, list):
+        for entry in listed:
+            if not isinstance(entry, Mapping) or not entry.get('ua'):
+                continue
+            found[str(entry['ua'])] = (_num(entry.get('devices')) or 0, _num(entry.get('hashrate5m')),
+                                       _num(entry.get('bestshare')))
+        return found
+    for user in users:
+        for worker in user.get('worker') or []:
+            if not isinstance(worker, Mapping):
+                continue
+            ua = _normalise_ua(worker.get('useragent'))
+            if not ua:
+                continue
+            devices, rate, best = found.get(ua, (0, None, None))
+            found[ua] = (devices + 1, _add(rate, (_mapping(worker.get('hashrate')) or {}).get('5m')),
+                         _max(best, worker.get('bestshare')))
+    return found
+
+
 def fleet_summary(data, hostvars=None, key=None, window='5m', stale_after=None, include_stale=False,
-                  top_users=0, workers=True):
+                  top_users=0, workers=True, tiers=None):
     """Combine ckpool_info results of many hosts; see fleet_summary.yml for the full contract."""
     if window not in USER_WINDOWS:
         raise AnsibleFilterError('fleet_summary: window must be one of %s (the windows both pool.status and the '
@@ -330,19 +412,36 @@ def fleet_summary(data, hostvars=None, key=None, window='5m', stale_after=None, 
     counts = dict((state, 0) for state in STATES)
     counts['stopped'] = 0
     merged = {}
+    tier_totals = {}
+    agents = {}
+    if tiers is not None and not isinstance(tiers, Mapping):
+        raise AnsibleFilterError('fleet_summary: tiers must be a dict of host name to tier (or mode)')
 
     for host, result in _entries(data, hostvars, key):
-        row, pool = _host_row(host, result, stale_after)
+        mode, tier = _tier_of(host, result, hostvars, tiers)
+        row, pool = _host_row(host, result, stale_after, mode, tier)
         counts[row['state']] += 1
         if row['running'] is False:
             counts['stopped'] += 1
         totals['hosts'] += 1
         rows.append(row)
+        ttot = tier_totals.setdefault(tier, _new_tier_totals())
+        ttot['hosts'] += 1
+        if row['running'] is not False and row['connections'] is not None:
+            ttot['connections'] = _add(ttot['connections'], row['connections'])
         if pool is None:
             continue
         if (row['stale'] or row['running'] is False) and not include_stale:
             continue
         row['counted'] = True
+        ttot['hosts_counted'] += 1
+        for field in SUMMED_POOL_FIELDS:
+            ttot[field] = _add(ttot[field], row[field])
+        _merge_rates(ttot['hashrate'], row['hashrate'], POOL_WINDOWS)
+        _merge_rates(ttot['sps'], row['sps'], SPS_WINDOWS)
+        if tier not in ckpool_modes.UPSTREAM_TIERS:
+            # downstream of a pool: its miners' work is counted again upstream, not in the fleet totals
+            continue
         totals['hosts_counted'] += 1
         for field in SUMMED_POOL_FIELDS:
             totals[field] = _add(totals[field], row[field])
@@ -357,6 +456,13 @@ def fleet_summary(data, hostvars=None, key=None, window='5m', stale_after=None, 
 
         users = _users_of(result)
         row['users_listed'] = len(users)
+        for ua, (devices, rate, best) in _agents_of(pool, users).items():
+            acc_ua = agents.setdefault(ua, dict(ua=ua, devices=0, hashrate5m=None, bestshare=None, hosts=[]))
+            acc_ua['devices'] += devices
+            acc_ua['hashrate5m'] = _add(acc_ua['hashrate5m'], rate)
+            acc_ua['bestshare'] = _max(acc_ua['bestshare'], best)
+            if host not in acc_ua['hosts']:
+                acc_ua['hosts'].append(host)
         for user in users:
             name = user.get('name')
             if not name:
@@ -392,10 +498,17 @@ def fleet_summary(data, hostvars=None, key=None, window='5m', stale_after=None, 
     else:
         totals['reject_percent'] = None
 
+    totals['tier'] = 'pool'
+    for tier, ttot in tier_totals.items():
+        ttot['hashrate_human'] = _human(ttot['hashrate'])
+        ttot['counted_in_fleet_total'] = tier in ckpool_modes.UPSTREAM_TIERS
+    tiers_out = dict((tier, tier_totals[tier]) for tier in ckpool_modes.TIERS if tier in tier_totals)
+
     largest_host = max([r['hashrate'][window] or 0 for r in rows] or [0])
     for row in rows:
         row['hashrate_human'] = _human(row['hashrate'])
-        row['share'] = _share(row['hashrate'][window], total_rate) if row['counted'] else None
+        tier_rate = tier_totals[row['tier']]['hashrate'].get(window)
+        row['share'] = _share(row['hashrate'][window], tier_rate) if row['counted'] else None
         row['bar_percent'] = _bar(row['hashrate'][window], largest_host)
     rows.sort(key=lambda r: r['host'])
 
@@ -422,8 +535,12 @@ def fleet_summary(data, hostvars=None, key=None, window='5m', stale_after=None, 
         user['bar_percent'] = _bar(user['hashrate'][window], largest_user)
 
     totals['distinct_users'] = users_total
-    return dict(window=window, totals=totals, counts=counts, hosts=rows, users=users,
-                users_total=users_total, users_truncated=truncated)
+    agent_list = sorted(agents.values(), key=lambda a: (-a['devices'], a['ua']))
+    for agent in agent_list:
+        agent['hashrate5m_human'] = None if agent['hashrate5m'] is None else format_hashrate(agent['hashrate5m'])
+    return dict(window=window, totals=totals, tiers=tiers_out, counts=counts, hosts=rows, users=users,
+                users_total=users_total, users_truncated=truncated, agents=agent_list,
+                devices_total=sum(a['devices'] for a in agent_list))
 
 
 class FilterModule(object):
