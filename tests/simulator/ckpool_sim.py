@@ -2027,8 +2027,8 @@ class Sim:
                 self.rejected += client.diff
                 self.rejected_count += 1
             what = 'high diff' if reason == 'Above target' else reason.lower()
-            self.log.log(LOG_INFO, 'Rejected client %s %s %.1f/%d/0: %s' % (client.identity, what, 0.0, client.diff,
-                                                                           share_hash))
+            self.log.log(LOG_INFO, 'Rejected client %s %s %.1f/%d/0: %s'
+                         % (client.identity, what, 0.0, client.diff, share_hash))
             self.client_send(client, '{"reject-reason":%s,"result":false,"error":null,"id":%s}'
                              % (json.dumps(reason), idjson))
             return
@@ -2043,8 +2043,8 @@ class Sim:
             share_hash = '00000000' + share_hash[8:]
             self.solve_block(client, sdiff, share_hash)
         self.account_share(client, sdiff)
-        self.log.log(LOG_INFO, 'Accepted client %s share diff %.1f/%d/0: %s' % (client.identity, sdiff, client.diff,
-                                                                               share_hash))
+        self.log.log(LOG_INFO, 'Accepted client %s share diff %.1f/%d/0: %s'
+                     % (client.identity, sdiff, client.diff, share_hash))
         self.client_send(client, '{"result":true,"error":null,"id":%s}' % idjson)
         if self.mode in ('proxy', 'userproxy'):
             self.proxy_send_failure(client)
@@ -2373,8 +2373,8 @@ class Sim:
                 if not user.synthetic:
                     record = json.loads(text)
                     record.pop('worker', None)
-                    user_lines.append('User %s:%s' % (name, json.dumps(record, separators=(',', ':'),
-                                                                        ensure_ascii=False)))
+                    compact = json.dumps(record, separators=(',', ':'), ensure_ascii=False)
+                    user_lines.append('User %s:%s' % (name, compact))
             try:
                 with open(os.path.join(users_dir, name), 'w') as handle:
                     handle.write(text)

@@ -155,8 +155,8 @@ class StratumClient:
             self.enonce2_size = int(result[2])
         # ckpool sends set_difficulty (and, except in solo mode where work follows the
         # authorisation, the first notify) right after the reply
-        self.wait_for(lambda m: isinstance(m, dict) and m.get('method') in ('mining.set_difficulty',
-                                                                           'mining.notify'), timeout)
+        first_work = ('mining.set_difficulty', 'mining.notify')
+        self.wait_for(lambda m: isinstance(m, dict) and m.get('method') in first_work, timeout)
         self.drain(0.05)
         return reply
 

@@ -56,10 +56,13 @@ def test_lhr_status_files_and_agents(make_sim):
     assert miner.difficulty == 1e-06                      # fractional set_difficulty
     assert '{"params":[1e-06],"id":null,"method":"mining.set_difficulty"}' in miner.raw
     assert miner.authorize('dave.lhr1')
-    for _ in range(3):
+    for _share in range(3):
         assert miner.submit()['result'] is True
-    lines = wait_for(lambda: (lambda l: l if l and l[0].get('UserAgents') and l[2].get('accepted_count') == 3
-                              else None)(lines_of(sim)))
+
+    def counted():
+        lines = lines_of(sim)
+        return lines if lines and lines[0].get('UserAgents') and lines[2].get('accepted_count') == 3 else None
+    lines = wait_for(counted)
     capture = [json.loads(line) for line in captured('pool.status').splitlines()]
     assert [list(line) for line in lines] == [list(line) for line in capture]     # same keys, same order
     assert lines[0]['UserAgents'] == [{'ua': 'NerdMiner', 'devices': 1, 'hashrate5m': lines[0]['UserAgents'][0][
