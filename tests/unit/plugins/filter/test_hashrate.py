@@ -45,7 +45,7 @@ def test_capture_pool_status_through_filters():
         assert hashrate_filter.hashrate_human(value) == raw
 
 
-@pytest.mark.parametrize('bad', ['', '8.71m', 'abc', '-1', None, True])
+@pytest.mark.parametrize('bad', ['', '8.71k', 'abc', '-1', None, True])
 def test_hashrate_filter_error(bad):
     with pytest.raises(AnsibleFilterError) as excinfo:
         hashrate_filter.hashrate(bad)
