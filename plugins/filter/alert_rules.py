@@ -102,7 +102,9 @@ def alert_rules(rules, overrides=None, disabled=None, source=None):
                     _fail('%r is not a label name (override of %s)' % (key, name))
                 if value is None:
                     merged.pop(key, None)
-                elif isinstance(value, (str, int, float)) and not isinstance(value, bool):
+                elif isinstance(value, str):
+                    merged[key] = str.__str__(value)
+                elif isinstance(value, (int, float)) and not isinstance(value, bool):
                     merged[key] = str(value)
                 else:
                     _fail('label %s of %s must be a string (or null to remove it)' % (key, name))
@@ -130,14 +132,14 @@ def alert_rules(rules, overrides=None, disabled=None, source=None):
 def _plain(value):
     """Ansible's wrapped strings, dicts and lists as plain Python types (for yaml.SafeDumper)."""
     if isinstance(value, Mapping):
-        return dict((str(k), _plain(v)) for k, v in value.items())
+        return dict((str.__str__(k) if isinstance(k, str) else str(k), _plain(v)) for k, v in value.items())
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, str):
         # str.__str__, not str(): ansible-core < 2.19's AnsibleUnsafeText.__str__ returns itself,
-        # which yaml.SafeDumper cannot represent
+        # which yaml.SafeDumper cannot represent (dict keys too)
         return str.__str__(value)
     if isinstance(value, int):
         return int(value)

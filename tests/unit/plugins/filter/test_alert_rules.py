@@ -80,6 +80,23 @@ def test_prometheus_templates_pass_through_unchanged(shipped):
     assert '{{ $value | humanizeDuration }}' in out
 
 
+class Wrapped(str):
+    """Like Ansible's wrapped strings (AnsibleUnsafeText before 2.19, tagged strings after): str() returns itself."""
+
+    def __str__(self):
+        return self
+
+
+def test_wrapped_strings_are_written_as_plain_yaml(shipped, tmp_path):
+    out = alert_rules(Wrapped(shipped), {Wrapped('CkpoolInstanceDown'): {Wrapped('for'): Wrapped('30s'),
+                                                                         'labels': {Wrapped('team'): Wrapped('a b')}}},
+                      [Wrapped('CkpoolNoWorkers')], source=Wrapped('x'))
+    after = alerts_of(out)
+    assert after['CkpoolInstanceDown']['for'] == '30s' and after['CkpoolInstanceDown']['labels']['team'] == 'a b'
+    rc, report = promtool_check(out, tmp_path)
+    assert rc == 0, report
+
+
 def test_disabled_alerts_are_left_out(shipped, tmp_path):
     out = alert_rules(shipped, disabled=['CkpoolNoWorkers', 'CkpoolHashrateDrop'])
     assert set(alerts_of(shipped)) - set(alerts_of(out)) == {'CkpoolNoWorkers', 'CkpoolHashrateDrop'}
