@@ -1,0 +1,163 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ckpool.fleet contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The instance model: install variables and explicit lists to instance dicts, and the filter around it."""
+
+import os
+
+import pytest
+import yaml
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.ckpool.fleet.plugins.filter.instances import FilterModule
+from ansible_collections.ckpool.fleet.plugins.module_utils import instance_model as im
+
+ROOT = os.path.normpath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..'))
+
+
+def install_defaults():
+    with open(os.path.join(ROOT, 'roles', 'install', 'defaults', 'main.yml')) as handle:
+        return yaml.safe_load(handle)
+
+
+def test_defaults_are_the_install_roles():
+    """Defined once: the model's defaults are the install role's (a change to one must change the other)."""
+    defaults = install_defaults()
+    assert defaults['install_run_root'] == im.DEFAULT_RUN_ROOT
+    assert defaults['install_log_root'] == im.DEFAULT_LOG_ROOT
+    assert defaults['install_conf_dir'] == im.DEFAULT_CONF_DIR
+    assert defaults['install_home'] == im.DEFAULT_HOME
+
+
+def test_from_install_lays_instances_out_like_the_role():
+    got = im.from_install(
+        [{'name': 'main', 'config': {'serverurl': ['0.0.0.0:3333', '10.0.0.5:4444']}},
+         {'name': 'solo', 'mode': 'solo', 'config': {'serverurl': '192.0.2.7:3334'}, 'state': 'stopped',
+          'enabled': False},
+         {'name': 'v6', 'config': {'serverurl': ['[::]:3335']}},
+         {'name': 'v6b', 'config': {'serverurl': ['[2001:db8::1]:3336']}}],
+        config_defaults={'mindiff': 1}, run_root='pools', log_root='/srv/log/', conf_dir='/etc/ck', home='/home/ck')
+    main, solo, v6, v6b = got
+    assert main == {
+        'name': 'main', 'mode': 'pool', 'socket_dir': '/run/pools/main', 'log_dir': '/srv/log/main',
+        'config_path': '/etc/ck/main.conf', 'work_dir': '/home/ck/main', 'unit': 'ckpool-main.service',
+        'state': 'started', 'enabled': True, 'stratum_host': '127.0.0.1', 'stratum_port': 3333,
+        'stratum_urls': [{'host': '127.0.0.1', 'port': 3333}, {'host': '10.0.0.5', 'port': 4444}]}
+    assert (solo['mode'], solo['state'], solo['enabled'], solo['stratum_host'], solo['stratum_port']) == (
+        'solo', 'stopped', False, '192.0.2.7', 3334)
+    assert (v6['stratum_host'], v6['stratum_port']) == ('127.0.0.1', 3335)
+    assert (v6b['stratum_host'], v6b['stratum_port']) == ('2001:db8::1', 3336)
+
+
+def test_from_install_defaults():
+    (inst,) = im.from_install([{'name': 'main'}])
+    assert inst['socket_dir'] == '/run/ckpool/main'
+    assert inst['log_dir'] == '/var/log/ckpool/main'
+    assert inst['config_path'] == '/etc/ckpool/main.conf'
+    assert (inst['stratum_host'], inst['stratum_port']) == ('127.0.0.1', 3333)
+    assert im.from_install(None) == [] and im.from_install([]) == []
+
+
+def test_instance_config_wins_over_defaults():
+    (inst,) = im.from_install([{'name': 'a', 'config': {'serverurl': ['127.0.0.1:5555']}}],
+                              config_defaults={'serverurl': ['0.0.0.0:3333']})
+    assert inst['stratum_port'] == 5555
+    (inst,) = im.from_install([{'name': 'a'}], config_defaults={'serverurl': ['0.0.0.0:4444']})
+    assert inst['stratum_port'] == 4444
+
+
+def test_tier_is_kept_when_set():
+    (inst,) = im.from_install([{'name': 'edge', 'mode': 'passthrough', 'tier': 'edge'}])
+    assert inst['tier'] == 'edge'
+    assert 'tier' not in im.from_install([{'name': 'main'}])[0]
+
+
+@pytest.mark.parametrize('instances, message', [
+    ([{'name': 'Bad Name!'}], 'name'),
+    ([{'name': 'a' * 33}], 'name'),
+    ([{}], 'name'),
+    (['main'], 'must be a mapping'),
+    ([{'name': 'a', 'mode': 'turbo'}], 'mode must be one of'),
+    ([{'name': 'a', 'state': 'running'}], 'state must be'),
+    ([{'name': 'a', 'config': []}], 'config must be a mapping'),
+    ([{'name': 'a', 'config': {'serverurl': '0.0.0.0'}}], 'HOST:PORT'),
+    ([{'name': 'a', 'config': {'serverurl': '0.0.0.0:0'}}], 'PORT'),
+    ([{'name': 'a', 'config': {'serverurl': '0.0.0.0:99999'}}], 'PORT'),
+    ([{'name': 'a', 'config': {'serverurl': []}}], 'non-empty list'),
+    ([{'name': 'a'}, {'name': 'a', 'config': {'serverurl': '0.0.0.0:1'}}], 'defined twice'),
+    ([{'name': 'a'}, {'name': 'b'}], 'share the stratum port'),
+    ([{'name': 'a', 'enabled': 'maybe'}], 'enabled must be a boolean'),
+])
+def test_from_install_refuses(instances, message):
+    with pytest.raises(im.InstanceError) as exc:
+        im.from_install(instances)
+    assert message in str(exc.value)
+
+
+@pytest.mark.parametrize('kwargs, message', [
+    (dict(run_root='/run/x'), 'install_run_root'),
+    (dict(run_root='a b'), 'install_run_root'),
+    (dict(log_root='relative'), 'install_log_root'),
+    (dict(config_defaults=[]), 'install_config_defaults'),
+])
+def test_from_install_refuses_settings(kwargs, message):
+    with pytest.raises(im.InstanceError) as exc:
+        im.from_install([{'name': 'a'}], **kwargs)
+    assert message in str(exc.value)
+
+
+def test_from_explicit_fills_defaults():
+    got = im.from_explicit([
+        {'name': 'main', 'socket_dir': '/run/ckpool/main/', 'log_dir': '/var/log/ckpool/main', 'stratum_port': '3333'},
+        {'name': 'other', 'socket_dir': '/tmp/ckpool', 'config': '/etc/ckpool/other.conf', 'mode': 'solo',
+         'stratum_host': '[::1]', 'stratum_port': 4000},
+        {'name': 'bare', 'socket_dir': '/tmp/bare'},
+    ])
+    main, other, bare = got
+    assert main == {'name': 'main', 'mode': None, 'socket_dir': '/run/ckpool/main', 'log_dir': '/var/log/ckpool/main',
+                    'config_path': None, 'work_dir': None, 'unit': 'ckpool-main.service', 'state': 'started',
+                    'enabled': True, 'stratum_host': '127.0.0.1', 'stratum_port': 3333,
+                    'stratum_urls': [{'host': '127.0.0.1', 'port': 3333}]}
+    assert (other['mode'], other['config_path'], other['log_dir'], other['stratum_host']) == (
+        'solo', '/etc/ckpool/other.conf', None, '::1')
+    assert (bare['stratum_port'], bare['stratum_urls'], bare['mode']) == (None, [], None)
+
+
+@pytest.mark.parametrize('instances, message', [
+    ([{'socket_dir': '/tmp/a'}], 'has no name'),
+    ([{'name': 'a'}], 'has no socket_dir'),
+    ([{'name': 'a', 'socket_dir': 'relative'}], 'absolute path'),
+    ([{'name': 'a', 'socket_dir': '/a', 'log_dir': 'logs'}], 'absolute path'),
+    ([{'name': 'a', 'socket_dir': '/a', 'stratum_port': 'x'}], 'stratum_port'),
+    ([{'name': 'a', 'socket_dir': '/a', 'stratum_port': True}], 'stratum_port'),
+    ([{'name': 'a', 'socket_dir': '/a', 'stratum_port': 0}], 'stratum_port'),
+    ([{'name': 'a', 'socket_dir': '/a', 'mode': 'x'}], 'mode must be one of'),
+    ([{'name': 'a', 'socket_dir': '/a', 'sockdir': '/b'}], "unknown key(s) sockdir"),
+    ([{'name': 'a', 'socket_dir': '/a'}, {'name': 'a', 'socket_dir': '/b'}], 'defined twice'),
+    ('main', 'must be a list'),
+])
+def test_from_explicit_refuses(instances, message):
+    with pytest.raises(im.InstanceError) as exc:
+        im.from_explicit(instances)
+    assert message in str(exc.value)
+
+
+def test_resolve_prefers_a_non_empty_explicit_list():
+    explicit = [{'name': 'x', 'socket_dir': '/tmp/x'}]
+    assert [i['name'] for i in im.resolve(explicit, [{'name': 'main'}])] == ['x']
+    assert [i['name'] for i in im.resolve([], [{'name': 'main'}])] == ['main']
+    assert im.resolve(None, None) == []
+
+
+def test_filter():
+    instances = FilterModule().filters()['instances']
+    got = instances([], [{'name': 'main'}], {'serverurl': ['0.0.0.0:4000']}, 'pools', None)
+    assert got[0]['socket_dir'] == '/run/pools/main' and got[0]['stratum_port'] == 4000
+    assert got[0]['log_dir'] == '/var/log/ckpool/main'
+    assert instances(None) == []
+    with pytest.raises(AnsibleFilterError) as exc:
+        instances([{'name': 'a'}])
+    assert 'ckpool.fleet.instances: instance a has no socket_dir' in str(exc.value)
+    with pytest.raises(AnsibleFilterError):
+        instances([], [{'name': 'Bad!'}])
