@@ -1,0 +1,294 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ckpool.fleet contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The health checks of a ckpool instance: every check with its value, threshold and verdict.
+
+:func:`evaluate` turns one *reading* of an instance (process, pings, ``pool.status``,
+stratum probe; see :func:`empty_reading`) into the instance's health, the shape the
+``ckpool_health`` fact has had since 0.1.0::
+
+    {"checks": [{"name", "value", "threshold", "ok", "verdict", "reason"}],
+     "healthy", "failing": [names], "not_judged": [names], "pid", "started", "mode",
+     "socket_dir", "log_dir", "stratum", "stratum_ms", "hashrate_1m", "hashrate_5m", "users",
+     "workers", "accepted", "rejected", "bestshare", "runtime", "status_age",
+     "ping_ms": {"listener", "stratifier"}, "user_stats", "read_errors"}
+
+A verdict is ``pass``, ``fail`` or ``not_judged``; ``ok`` is false only for ``fail``.
+
+Restart awareness: after every start (and every handover) ckpool writes ``pool.status``
+1 s after the start with ``Users 0, Workers 0`` and only shows the real counts at its
+first 60-second update (``runtime`` restarts at 1).  Thresholds on those counts
+(workers, hashrates) are therefore *not judged* on a status written by a process
+younger than its first update, or by an earlier process than the running one; the
+check says why (see :func:`counts_judgeable`).
+
+Pure functions: no I/O here (the reading is gathered by the module); standard library
+only, Python 3.6+.
+"""
+
+PASS = 'pass'
+FAIL = 'fail'
+NOT_JUDGED = 'not_judged'
+
+# ckpool rewrites pool.status every 60 s (statsupdate); the first write is 1 s after start.
+STATUS_INTERVAL = 60
+# Clock slack when comparing a process start time (/proc, 1 s resolution) with the
+# integer lastupdate/runtime of pool.status.
+START_SLACK = 3.0
+
+THRESHOLD_DEFAULTS = dict(
+    timeout=2.0,
+    stratum_timeout=3.0,
+    stale_after=180,
+    min_workers=0,
+    min_hashrate_1m=0.0,
+    min_hashrate_5m=0.0,
+    max_reject_ratio=1.0,
+    status_interval=STATUS_INTERVAL,
+    previous_pid=None,
+)
+
+
+def empty_reading(name, socket_dir):
+    """A reading with nothing read yet (the gatherer fills it in)."""
+    return dict(
+        name=name,
+        mode=None,
+        socket_dir=socket_dir,
+        log_dir=None,
+        stratum_host=None,
+        stratum_port=None,
+        # {pid, running, started, message}: message explains a missing/stale pid
+        process=dict(pid=None, running=False, started=None, message=None),
+        # socket -> {ok, ms, error, message}; a socket the mode lacks is absent
+        pings={},
+        # does this mode write pool/pool.status (passthrough and redirector do not)
+        has_pool_status=True,
+        # the parsed pool.status (status_files shape) or None, and why it is None
+        pool=None,
+        pool_error=None,
+        # the stratum probe result (stratum.probe) or None when no port is known
+        stratum=None,
+        user_stats=[],
+        read_errors=[],
+    )
+
+
+def check(name, value, threshold, verdict, reason=None):
+    """One check result."""
+    return dict(name=name, value=value, threshold=threshold, ok=verdict != FAIL, verdict=verdict, reason=reason)
+
+
+def _number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def counts_judgeable(pool, process, status_interval=STATUS_INTERVAL, slack=START_SLACK):
+    """Tell whether the counts in ``pool`` (workers, hashrates) describe the running process.
+
+    Returns (True, None) or (False, reason).  Not judgeable:
+
+    * the process is not running;
+    * ``runtime`` is below the status interval: the status is the one ckpool writes 1 s
+      after a start, before its first update (its counts read 0);
+    * ``lastupdate - runtime`` (when the writer started) is more than ``slack`` seconds
+      before the running process started: an earlier process wrote it (a restart that
+      has not rewritten the status yet);
+    * without ``runtime``, a ``lastupdate`` before the running process's first update.
+    """
+    if not process.get('running'):
+        return False, 'the process is not running: pool.status describes a process that is gone'
+    runtime = pool.get('runtime')
+    lastupdate = pool.get('lastupdate')
+    started = process.get('started')
+    pid = process.get('pid')
+    first_update = max(float(status_interval) - 1.0, 1.5)
+    if _number(runtime) and runtime < first_update:
+        return False, ('pool.status was written %s s after its process started, before ckpool\'s first '
+                       '%s-second update (until then it reads 0 users and workers)' % (runtime, status_interval))
+    if _number(started) and _number(lastupdate):
+        if _number(runtime):
+            writer_started = lastupdate - runtime
+            if writer_started < started - slack:
+                return False, ('pool.status was written by an earlier process (started %d s before pid %s): '
+                               'the restarted pool has not rewritten it yet' % (started - writer_started, pid))
+        elif lastupdate < started + first_update - slack:
+            return False, ('pool.status was last written %d s after pid %s started, before its first %s-second '
+                           'update' % (lastupdate - started, pid, status_interval))
+    return True, None
+
+
+def _ping_check(sock, entry, timeout):
+    threshold = 'pong within %s s' % timeout
+    if entry.get('ok'):
+        return check('%s_ping' % sock, entry.get('ms'), threshold, PASS)
+    message = entry.get('message') or entry.get('error') or 'no answer'
+    return check('%s_ping' % sock, message, threshold, FAIL, reason=message)
+
+
+def _pool_value(pool, key):
+    return pool.get(key) if pool else None
+
+
+def _hashrate(pool, window):
+    if not pool:
+        return None
+    return (pool.get('hashrate') or {}).get(window)
+
+
+def evaluate(reading, options=None):
+    """Judge one reading against the thresholds in ``options`` (see THRESHOLD_DEFAULTS)."""
+    opts = dict(THRESHOLD_DEFAULTS)
+    opts.update(options or {})
+    process = reading.get('process') or {}
+    pool = reading.get('pool')
+    pings = reading.get('pings') or {}
+    probe = reading.get('stratum')
+    has_status = reading.get('has_pool_status', True)
+    checks = []
+
+    # -- the process -------------------------------------------------------------------------
+    if process.get('running'):
+        checks.append(check('process', process.get('pid'), 'alive', PASS))
+    else:
+        reason = process.get('message') or ('no main.pid' if process.get('pid') is None
+                                             else 'pid %s is not running' % process.get('pid'))
+        checks.append(check('process', process.get('pid'), 'alive', FAIL, reason=reason))
+
+    # -- control sockets ---------------------------------------------------------------------------
+    for sock in ('listener', 'stratifier'):
+        if sock in pings:
+            checks.append(_ping_check(sock, pings[sock], opts['timeout']))
+
+    # -- pool.status age -------------------------------------------------------------------------
+    age = _pool_value(pool, 'age_seconds')
+    if has_status:
+        threshold = opts['stale_after']
+        if pool is None:
+            why = reading.get('pool_error') or 'pool.status is missing'
+            checks.append(check('status_age', 'missing', threshold, FAIL, reason=why))
+        elif age is None:
+            checks.append(check('status_age', 'no lastupdate', threshold, FAIL,
+                                reason='pool.status has no lastupdate'))
+        else:
+            verdict = PASS if age <= threshold else FAIL
+            checks.append(check('status_age', round(age, 1), threshold, verdict,
+                                reason=None if verdict == PASS else
+                                'pool.status is %.0f s old (ckpool rewrites it every %s s)'
+                                % (age, opts['status_interval'])))
+
+    # -- stratum: TCP connect and a served mining.subscribe ---------------------------------------
+    if probe is not None:
+        where = '%s:%s' % (reading.get('stratum_host'), reading.get('stratum_port'))
+        timeout = opts['stratum_timeout']
+        if probe.get('connected'):
+            checks.append(check('stratum_port', where, 'accepts TCP within %s s' % timeout, PASS))
+        else:
+            checks.append(check('stratum_port', where, 'accepts TCP within %s s' % timeout, FAIL,
+                                reason=probe.get('message')))
+        threshold = 'answers mining.subscribe within %s s' % timeout
+        if probe.get('ok'):
+            checks.append(check('stratum_subscribe', probe.get('ms'), threshold, PASS))
+        else:
+            checks.append(check('stratum_subscribe', probe.get('message'), threshold, FAIL,
+                                reason=probe.get('message')))
+
+    # -- thresholds on pool.status counts (restart aware) -------------------------------------------
+    count_checks = []
+    if opts['min_workers'] and opts['min_workers'] > 0:
+        count_checks.append(('workers', _pool_value(pool, 'workers'), int(opts['min_workers'])))
+    for window in ('1m', '5m'):
+        minimum = opts['min_hashrate_%s' % window]
+        if minimum and minimum > 0:
+            count_checks.append(('hashrate_%s' % window, _hashrate(pool, window), float(minimum)))
+    if count_checks and has_status:
+        judgeable, why = (False, None) if pool is None else counts_judgeable(pool, process, opts['status_interval'])
+        for name, value, minimum in count_checks:
+            if pool is None:
+                checks.append(check(name, None, minimum, FAIL,
+                                    reason=reading.get('pool_error') or 'pool.status is missing'))
+            elif not judgeable:
+                checks.append(check(name, value, minimum, NOT_JUDGED, reason=why))
+            elif not _number(value):
+                checks.append(check(name, value, minimum, FAIL, reason='pool.status has no %s' % name))
+            else:
+                verdict = PASS if value >= minimum else FAIL
+                checks.append(check(name, value, minimum, verdict,
+                                    reason=None if verdict == PASS else '%s below the minimum' % name))
+
+    # -- reject ratio (accepted/rejected survive restarts) ----------------------------------------------
+    maximum = opts['max_reject_ratio']
+    if maximum is not None and maximum < 1.0 and has_status:
+        if pool is None:
+            checks.append(check('reject_ratio', None, maximum, FAIL,
+                                reason=reading.get('pool_error') or 'pool.status is missing'))
+        else:
+            accepted = pool.get('accepted') if _number(pool.get('accepted')) else 0
+            rejected = pool.get('rejected') if _number(pool.get('rejected')) else 0
+            total = accepted + rejected
+            ratio = float(rejected) / total if total > 0 else 0.0
+            verdict = PASS if ratio <= maximum else FAIL
+            checks.append(check('reject_ratio', round(ratio, 4), maximum, verdict,
+                                reason=None if verdict == PASS else
+                                '%s of %s shares rejected' % (rejected, total)))
+
+    # -- a gate after a restart: a new process ---------------------------------------------------------
+    previous = opts.get('previous_pid')
+    if previous is not None:
+        pid = process.get('pid')
+        if process.get('running') and pid is not None and pid != previous:
+            checks.append(check('new_process', pid, 'not pid %s' % previous, PASS))
+        else:
+            checks.append(check('new_process', pid, 'not pid %s' % previous, FAIL,
+                                reason='still the old pid %s' % previous if pid == previous
+                                else 'no running process'))
+
+    failing = [c['name'] for c in checks if c['verdict'] == FAIL]
+    not_judged = [c['name'] for c in checks if c['verdict'] == NOT_JUDGED]
+    stratum_text = None
+    if reading.get('stratum_port'):
+        stratum_text = '%s:%s' % (reading.get('stratum_host'), reading.get('stratum_port'))
+    return dict(
+        checks=checks,
+        healthy=not failing,
+        failing=failing,
+        not_judged=not_judged,
+        pid=process.get('pid'),
+        started=process.get('started'),
+        mode=reading.get('mode'),
+        socket_dir=reading.get('socket_dir'),
+        log_dir=reading.get('log_dir'),
+        stratum=stratum_text,
+        stratum_ms=probe.get('ms') if probe and probe.get('ok') else None,
+        hashrate_1m=_hashrate(pool, '1m'),
+        hashrate_5m=_hashrate(pool, '5m'),
+        users=_pool_value(pool, 'users'),
+        workers=_pool_value(pool, 'workers'),
+        accepted=_pool_value(pool, 'accepted'),
+        rejected=_pool_value(pool, 'rejected'),
+        bestshare=_pool_value(pool, 'bestshare'),
+        runtime=_pool_value(pool, 'runtime'),
+        status_age=age,
+        ping_ms=dict((sock, pings[sock].get('ms') if pings[sock].get('ok') else None) for sock in pings),
+        user_stats=reading.get('user_stats') or [],
+        read_errors=list(reading.get('read_errors') or []),
+    )
+
+
+def summary(instances):
+    """One line per unhealthy instance: 'NAME fails CHECK (value V, threshold T: reason); ...'."""
+    parts = []
+    for name in sorted(instances):
+        inst = instances[name]
+        if inst['healthy']:
+            continue
+        bad = []
+        for item in inst['checks']:
+            if item['verdict'] != FAIL:
+                continue
+            text = '%s (value %s, threshold %s' % (item['name'], item['value'], item['threshold'])
+            if item.get('reason') and item['reason'] != item['value']:
+                text += ': %s' % item['reason']
+            bad.append(text + ')')
+        parts.append('instance %s fails %s' % (name, '; '.join(bad)))
+    return ' | '.join(parts)
