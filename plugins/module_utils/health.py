@@ -9,7 +9,8 @@ stratum probe; see :func:`empty_reading`) into the instance's health, the shape 
 
     {"checks": [{"name", "value", "threshold", "ok", "verdict", "reason"}],
      "healthy", "failing": [names], "not_judged": [names], "pid", "started", "mode",
-     "socket_dir", "log_dir", "stratum", "stratum_ms", "hashrate_1m", "hashrate_5m", "users",
+     "socket_dir", "log_dir", "stratum", "stratum_ms", "hashrate_1m", "hashrate_5m",
+     "hashrate": {window: H/s for every pool.status window}, "lastupdate", "users",
      "workers", "accepted", "rejected", "bestshare", "runtime", "status_age",
      "ping_ms": {"listener", "stratifier"}, "user_stats", "read_errors"}
 
@@ -262,6 +263,8 @@ def evaluate(reading, options=None):
         stratum_ms=probe.get('ms') if probe and probe.get('ok') else None,
         hashrate_1m=_hashrate(pool, '1m'),
         hashrate_5m=_hashrate(pool, '5m'),
+        hashrate=dict((pool.get('hashrate') or {})) if pool else {},
+        lastupdate=_pool_value(pool, 'lastupdate'),
         users=_pool_value(pool, 'users'),
         workers=_pool_value(pool, 'workers'),
         accepted=_pool_value(pool, 'accepted'),

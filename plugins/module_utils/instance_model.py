@@ -44,8 +44,9 @@ RUN_ROOT_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]*$')
 WILDCARD_HOSTS = ('', '0.0.0.0', '::', '[::]', '*')
 
 # Keys an explicit instance may carry.
+# (every key of the model itself too: the model's output is a valid explicit list)
 EXPLICIT_KEYS = frozenset(('name', 'socket_dir', 'log_dir', 'config', 'config_path', 'mode', 'stratum_host',
-                           'stratum_port', 'unit', 'state', 'enabled', 'tier'))
+                           'stratum_port', 'stratum_urls', 'unit', 'state', 'enabled', 'tier', 'work_dir'))
 
 
 class InstanceError(ValueError):
@@ -229,7 +230,7 @@ def from_explicit(instances):
             socket_dir=_absolute(item['socket_dir'], 'socket_dir', name),
             log_dir=_absolute(item['log_dir'], 'log_dir', name) if item.get('log_dir') else None,
             config_path=None,
-            work_dir=None,
+            work_dir=_absolute(item['work_dir'], 'work_dir', name) if item.get('work_dir') else None,
             unit=item.get('unit') or '%s%s.service' % (UNIT_PREFIX, name),
             state=item.get('state', 'started'),
             enabled=_bool(item.get('enabled', True), 'enabled', name),
@@ -248,7 +249,15 @@ def from_explicit(instances):
                 raise InstanceError('instance %s: stratum_host must be a string, got %r' % (name, host))
             host = probe_host(host[1:-1] if host.startswith('[') and host.endswith(']') else host)
             port = _port(item['stratum_port'], name)
-            inst.update(stratum_host=host, stratum_port=port, stratum_urls=[dict(host=host, port=port)])
+            urls = [dict(host=host, port=port)]
+            for extra in item.get('stratum_urls') or []:
+                if not isinstance(extra, dict):
+                    raise InstanceError('instance %s: stratum_urls entries must be {host, port}' % name)
+                entry = dict(host=probe_host(str(extra.get('host') or DEFAULT_STRATUM_HOST)),
+                             port=_port(extra.get('port'), name))
+                if entry not in urls:
+                    urls.append(entry)
+            inst.update(stratum_host=host, stratum_port=port, stratum_urls=urls)
         if item.get('tier') is not None:
             inst['tier'] = item['tier']
         out.append(inst)

@@ -143,6 +143,13 @@ def test_from_explicit_refuses(instances, message):
     assert message in str(exc.value)
 
 
+def test_the_models_output_is_a_valid_explicit_list():
+    derived = im.from_install([{'name': 'main', 'config': {'serverurl': ['0.0.0.0:3333', '10.0.0.5:4444']}},
+                               {'name': 'solo', 'mode': 'solo', 'tier': 'pool', 'config': {'serverurl': ':3334'}}])
+    assert im.from_explicit(derived) == derived
+    assert im.from_explicit(im.from_explicit(derived)) == derived
+
+
 def test_resolve_prefers_a_non_empty_explicit_list():
     explicit = [{'name': 'x', 'socket_dir': '/tmp/x'}]
     assert [i['name'] for i in im.resolve(explicit, [{'name': 'main'}])] == ['x']
