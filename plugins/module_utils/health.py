@@ -23,9 +23,26 @@ first 60-second update (``runtime`` restarts at 1).  Thresholds on those counts
 younger than its first update, or by an earlier process than the running one; the
 check says why (see :func:`counts_judgeable`).
 
-Pure functions: no I/O here (the reading is gathered by the module); standard library
-only, Python 3.6+.
+The first part judges (pure functions); :func:`read` gathers a reading (sockets, files,
+/proc, the stratum probe) and :func:`check_instances` does both for several instances
+at once, in parallel.  Read-only: the only socket command sent is ``ping``, the stratum
+probe sends ``mining.subscribe`` and never authorises.  Standard library only, Python 3.6+.
 """
+
+import os
+import threading
+import time
+
+from ansible_collections.ckpool.fleet.plugins.module_utils import process as proc_utils
+from ansible_collections.ckpool.fleet.plugins.module_utils import status_files
+from ansible_collections.ckpool.fleet.plugins.module_utils import stratum
+from ansible_collections.ckpool.fleet.plugins.module_utils.ckpool import (
+    CkpoolClient,
+    CkpoolError,
+    CkpoolMalformedReply,
+    CkpoolPermissionDenied,
+)
+from ansible_collections.ckpool.fleet.plugins.module_utils.safe_files import CkpoolFileError, CkpoolFileMissing
 
 PASS = 'pass'
 FAIL = 'fail'
@@ -48,6 +65,46 @@ THRESHOLD_DEFAULTS = dict(
     status_interval=STATUS_INTERVAL,
     previous_pid=None,
 )
+
+
+def threshold_argument_spec():
+    """The module options of the checks (ckpool_health, and ckpool_restart's gate)."""
+    return dict(
+        stale_after=dict(type='int', default=180),
+        min_workers=dict(type='int', default=0),
+        min_hashrate_1m=dict(type='float', default=0.0),
+        min_hashrate_5m=dict(type='float', default=0.0),
+        max_reject_ratio=dict(type='float', default=1.0),
+        stratum_timeout=dict(type='float', default=3.0),
+        stratum_user_agent=dict(type='str', default='ckpool.fleet-probe'),
+        status_interval=dict(type='int', default=STATUS_INTERVAL),
+    )
+
+
+def _finite(value):
+    return _number(value) and value == value and value not in (float('inf'), float('-inf'))
+
+
+def validate_options(params):
+    """Problems with the threshold options in ``params`` (a list of messages; empty when valid)."""
+    problems = []
+    if not 1 <= params['stale_after'] <= 10 ** 7:
+        problems.append('stale_after must be 1-10000000 seconds, got %r' % params['stale_after'])
+    if params['min_workers'] < 0:
+        problems.append('min_workers must not be negative, got %r' % params['min_workers'])
+    for key in ('min_hashrate_1m', 'min_hashrate_5m'):
+        if not _finite(params[key]) or params[key] < 0:
+            problems.append('%s must be a finite number of H/s >= 0, got %r' % (key, params[key]))
+    if not _finite(params['max_reject_ratio']) or not 0 <= params['max_reject_ratio'] <= 1:
+        problems.append('max_reject_ratio must be 0-1, got %r' % params['max_reject_ratio'])
+    if not _finite(params['stratum_timeout']) or not 0 < params['stratum_timeout'] <= 60:
+        problems.append('stratum_timeout must be > 0 and <= 60 seconds, got %r' % params['stratum_timeout'])
+    agent = params['stratum_user_agent'] or ''
+    if len(agent) > 128 or any(ord(c) < 32 or ord(c) == 127 for c in agent):
+        problems.append('stratum_user_agent must be at most 128 printable characters')
+    if not 1 <= params['status_interval'] <= 3600:
+        problems.append('status_interval must be 1-3600 seconds, got %r' % params['status_interval'])
+    return problems
 
 
 def empty_reading(name, socket_dir):
@@ -295,3 +352,200 @@ def summary(instances):
             bad.append(text + ')')
         parts.append('instance %s fails %s' % (name, '; '.join(bad)))
     return ' | '.join(parts)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Gathering a reading (I/O)
+# ---------------------------------------------------------------------------------------------------
+
+# Modes whose stratifier runs no statsupdate thread (ckpool's stratifier(): "if (!ckp->passthrough ||
+# ckp->node)"): passthrough and redirector instances never write pool/pool.status or users/.
+NO_POOL_STATUS_MODES = frozenset(('passthrough', 'redirector'))
+
+READ_DEFAULTS = dict(
+    timeout=2.0,
+    stratum_timeout=3.0,
+    stratum_user_agent=stratum.DEFAULT_USER_AGENT,
+    stale_after=180,
+    users=False,
+)
+
+
+def has_pool_status(mode):
+    """Whether an instance of ``mode`` writes pool/pool.status (unknown modes: assume it does)."""
+    return mode not in NO_POOL_STATUS_MODES
+
+
+def _read_process(client, reading):
+    """pid, liveness and start time; the running process's command line for mode and log dir."""
+    info = reading['process']
+    try:
+        pid = client.read_pid()
+    except CkpoolPermissionDenied as exc:
+        info['message'] = str(exc)
+        reading['read_errors'].append(str(exc))
+        return None
+    except CkpoolMalformedReply as exc:
+        info['message'] = str(exc)
+        return None
+    except CkpoolError as exc:
+        info['message'] = str(exc)
+        reading['read_errors'].append(str(exc))
+        return None
+    info['pid'] = pid
+    if pid is None:
+        info['message'] = 'no main.pid in %s' % client.socket_dir
+        return None
+    if not client.pid_alive(pid):
+        info['message'] = 'pid %d from main.pid is not running' % pid
+        return None
+    described = proc_utils.process_info(pid)
+    if described is None:
+        info['message'] = 'pid %d from main.pid is not running' % pid
+        return None
+    info['running'] = True
+    info['started'] = described.get('start_time')
+    return described
+
+
+def _discover(described, reading, instance):
+    """Fill mode and log_dir from the running process when the instance does not give them."""
+    if reading['mode'] is not None and reading['log_dir'] is not None:
+        return
+    if described is None:
+        return
+    args = proc_utils.ckpool_args(described.get('cmdline') or [])
+    if reading['mode'] is None and args is not None:
+        reading['mode'] = proc_utils.parse_ckpool_args(args).get('mode')
+    if reading['log_dir'] is None and has_pool_status(reading['mode']):
+        try:
+            if instance.get('config_path'):
+                config = proc_utils.read_config(instance['config_path'])
+                base = described.get('cwd') or os.path.dirname(instance['config_path'])
+                reading['log_dir'] = proc_utils.config_logdir(config, base)
+            else:
+                reading['log_dir'] = proc_utils.discover_logdir(described['pid'])
+        except (CkpoolFileError, ValueError) as exc:
+            reading['read_errors'].append('cannot find the log directory of pid %s: %s; set log_dir'
+                                          % (described.get('pid'), exc))
+
+
+def _ping(client, sock, reading):
+    entry = dict(ok=False, ms=None)
+    try:
+        client.ping(sock)
+        entry['ok'] = True
+    except CkpoolPermissionDenied as exc:
+        entry.update(error=exc.kind, message=str(exc))
+        reading['read_errors'].append(str(exc))
+    except CkpoolError as exc:
+        entry.update(error=exc.kind, message=str(exc))
+    if client.audit:
+        entry['ms'] = client.audit[-1]['ms']
+    reading['pings'][sock] = entry
+
+
+def read(instance, options=None):
+    """Gather one reading of ``instance`` (an instance_model dict).
+
+    Returns (reading, commands): the reading for :func:`evaluate` and the socket
+    commands sent (each audit entry with the instance's ``socket_dir``)."""
+    opts = dict(READ_DEFAULTS)
+    opts.update(options or {})
+    reading = empty_reading(instance['name'], instance['socket_dir'])
+    reading.update(mode=instance.get('mode'), log_dir=instance.get('log_dir'),
+                   stratum_host=instance.get('stratum_host'), stratum_port=instance.get('stratum_port'))
+    # A read-only client: in any mode it refuses everything but the read commands.
+    client = CkpoolClient(socket_dir=instance['socket_dir'], timeout=opts['timeout'], check_mode=True)
+    described = _read_process(client, reading)
+    _discover(described, reading, instance)
+    reading['has_pool_status'] = has_pool_status(reading['mode'])
+    for sock in ('listener', 'stratifier'):
+        _ping(client, sock, reading)
+    if reading['stratum_port']:
+        reading['stratum'] = stratum.probe(reading['stratum_host'] or '127.0.0.1', reading['stratum_port'],
+                                           timeout=opts['stratum_timeout'], user_agent=opts['stratum_user_agent'])
+    if reading['has_pool_status']:
+        if reading['log_dir']:
+            try:
+                reading['pool'] = status_files.read_pool_status(reading['log_dir'], stale_after=opts['stale_after'])
+            except CkpoolFileMissing as exc:
+                reading['pool_error'] = str(exc)
+            except CkpoolFileError as exc:
+                reading['pool_error'] = str(exc)
+                reading['read_errors'].append(str(exc))
+            if opts['users']:
+                try:
+                    reading['user_stats'] = status_files.read_users(reading['log_dir'])['users']
+                except CkpoolFileMissing:
+                    reading['user_stats'] = []
+                except (CkpoolFileError, ValueError) as exc:
+                    reading['read_errors'].append('cannot read users: %s' % exc)
+        else:
+            reading['pool_error'] = ('the log directory is unknown (the process is not running and neither '
+                                     'log_dir nor config is set)')
+    commands = []
+    for entry in client.audit:
+        entry = dict(entry)
+        entry['socket_dir'] = instance['socket_dir']
+        commands.append(entry)
+    return reading, commands
+
+
+def check_instances(instances, options=None, readings=1, interval=0.0, previous_pids=None):
+    """Read and judge every instance, ``readings`` times ``interval`` seconds apart.
+
+    Instances are read in parallel (one thread each).  The readings stop at the first one
+    with an unhealthy instance (a gate fails on one bad reading).
+
+    :returns: ``{"instances": {name: health}, "healthy", "unhealthy": [names],
+        "readings": [{"healthy", "unhealthy", "seconds"}], "commands": [...]}``; ``instances``
+        is the last reading taken (the failing one, when one failed).
+    """
+    opts = dict(THRESHOLD_DEFAULTS)
+    opts.update(READ_DEFAULTS)
+    opts.update(options or {})
+    previous_pids = previous_pids or {}
+    commands = []
+    history = []
+    results = {}
+    for number in range(max(int(readings), 1)):
+        if number:
+            time.sleep(interval)
+        started = time.monotonic()
+        gathered = [None] * len(instances)
+        crashed = []
+
+        def work(index, inst):
+            try:
+                gathered[index] = read(inst, opts)
+            except Exception as exc:  # re-raised below, in the calling thread
+                crashed.append(exc)
+
+        threads = []
+        for index, inst in enumerate(instances):
+            if len(instances) == 1:
+                work(index, inst)
+                continue
+            thread = threading.Thread(target=work, args=(index, inst), name='health-%s' % inst['name'])
+            thread.daemon = True
+            thread.start()
+            threads.append(thread)
+        for thread in threads:
+            thread.join()
+        if crashed:
+            raise crashed[0]
+        results = {}
+        for inst, (reading, sent) in zip(instances, gathered):
+            commands.extend(sent)
+            inst_opts = dict(opts)
+            inst_opts['previous_pid'] = previous_pids.get(inst['name'])
+            results[inst['name']] = evaluate(reading, inst_opts)
+        unhealthy = sorted(name for name, res in results.items() if not res['healthy'])
+        history.append(dict(healthy=not unhealthy, unhealthy=unhealthy,
+                            seconds=round(time.monotonic() - started, 3)))
+        if unhealthy:
+            break
+    unhealthy = sorted(name for name, res in results.items() if not res['healthy'])
+    return dict(instances=results, healthy=not unhealthy and len(history) == max(int(readings), 1),
+                unhealthy=unhealthy, readings=history, commands=commands)
