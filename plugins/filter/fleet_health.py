@@ -98,6 +98,8 @@ def restart_result(results, strategy, old_pids=None, health=None):
     post-gate's ``instances`` as ``health`` instead (an empty ``results``)."""
     out = {}
     for res in results or []:
+        if res.get('skipped'):
+            continue
         item = res.get('item') or {}
         name = item.get('name') if isinstance(item, dict) else None
         if name is None:

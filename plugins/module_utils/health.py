@@ -42,6 +42,7 @@ from ansible_collections.ckpool.fleet.plugins.module_utils.ckpool import (
     CkpoolMalformedReply,
     CkpoolPermissionDenied,
 )
+from ansible_collections.ckpool.fleet.plugins.module_utils.instance_model import InstanceError, from_explicit
 from ansible_collections.ckpool.fleet.plugins.module_utils.safe_files import CkpoolFileError, CkpoolFileMissing
 
 PASS = 'pass'
@@ -105,6 +106,69 @@ def validate_options(params):
     if not 1 <= params['status_interval'] <= 3600:
         problems.append('status_interval must be 1-3600 seconds, got %r' % params['status_interval'])
     return problems
+
+
+GATE_KEYS = ('instance', 'readings', 'interval')
+
+
+def _coerce(value, kind):
+    """int/float/str as AnsibleModule would (templated values may arrive as strings)."""
+    if kind == 'str':
+        return '' if value is None else str(value)
+    if isinstance(value, bool):
+        raise ValueError('a number, not a boolean')
+    if kind == 'int':
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return int(value)
+    return float(value)
+
+
+def parse_gate(gate, socket_dir):
+    """Validate the ``gate`` option of ckpool_restart (the ckpool_health options for one instance).
+
+    :returns: (instance, options, readings, interval, problems).
+    """
+    problems = []
+    spec = threshold_argument_spec()
+    unknown = sorted(set(gate) - set(spec) - set(GATE_KEYS))
+    if unknown:
+        problems.append('gate: unknown key(s) %s; known: %s'
+                        % (', '.join(unknown), ', '.join(sorted(set(spec) | set(GATE_KEYS)))))
+    options = {}
+    for key, entry in spec.items():
+        value = gate.get(key)
+        if value is None:
+            options[key] = entry['default']
+            continue
+        try:
+            options[key] = _coerce(value, entry['type'])
+        except (TypeError, ValueError):
+            kind = dict(int='an integer', float='a number').get(entry['type'], 'a string')
+            problems.append('gate: %s must be %s, got %r' % (key, kind, value))
+            options[key] = entry['default']
+    problems.extend('gate: %s' % p for p in validate_options(options))
+    try:
+        readings = _coerce(gate.get('readings', 1), 'int')
+        interval = _coerce(gate.get('interval', 0.0), 'float')
+    except (TypeError, ValueError):
+        problems.append('gate: readings must be an integer and interval a number of seconds')
+        readings, interval = 1, 0.0
+    if not 1 <= readings <= 100:
+        problems.append('gate: readings must be 1-100, got %r' % readings)
+    if not (_finite(interval) and 0 <= interval <= 3600):
+        problems.append('gate: interval must be 0-3600 seconds, got %r' % interval)
+    raw = gate.get('instance') or dict(name='ckpool', socket_dir=socket_dir)
+    instance = None
+    try:
+        (instance,) = from_explicit([raw])
+    except (InstanceError, ValueError) as exc:
+        problems.append('gate: instance: %s' % exc)
+    else:
+        if os.path.normpath(instance['socket_dir']) != os.path.normpath(socket_dir):
+            problems.append('gate: instance %s has socket_dir %s, not the socket_dir %s being restarted'
+                            % (instance['name'], instance['socket_dir'], socket_dir))
+    return instance, options, readings, interval, problems
 
 
 def empty_reading(name, socket_dir):
@@ -548,4 +612,5 @@ def check_instances(instances, options=None, readings=1, interval=0.0, previous_
             break
     unhealthy = sorted(name for name, res in results.items() if not res['healthy'])
     return dict(instances=results, healthy=not unhealthy and len(history) == max(int(readings), 1),
-                unhealthy=unhealthy, readings=history, commands=commands)
+                unhealthy=unhealthy, readings=history, commands=commands,
+                pids=dict((name, res['pid']) for name, res in results.items()))

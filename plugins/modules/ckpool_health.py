@@ -263,6 +263,16 @@ instances:
       failing: []
       not_judged: []
       pid: 4242
+msg:
+  description: RV(summary) when an instance is unhealthy, else how many instances are healthy.
+  returned: always
+  type: str
+  sample: 2 instance(s) healthy
+pids:
+  description: Instance name to the pid in its C(main.pid) (null when there is none), as O(previous_pids) takes it.
+  returned: always
+  type: dict
+  sample: {"main": 4242}
 readings:
   description: Each reading taken, C({healthy, unhealthy, seconds}).
   returned: always
@@ -331,9 +341,10 @@ def main():
     result = health.check_instances(instances, options, readings=params['readings'], interval=params['interval'],
                                     previous_pids=previous)
     cm.client.audit.extend(result['commands'])
-    cm.exit(changed=False, healthy=result['healthy'], unhealthy=result['unhealthy'],
-            summary=health.summary(result['instances']), instances=result['instances'],
-            readings=result['readings'])
+    text = health.summary(result['instances'])
+    cm.exit(changed=False, healthy=result['healthy'], unhealthy=result['unhealthy'], summary=text,
+            msg=text or '%d instance(s) healthy' % len(instances), instances=result['instances'],
+            pids=result['pids'], readings=result['readings'])
 
 
 if __name__ == '__main__':

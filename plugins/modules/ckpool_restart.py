@@ -46,6 +46,24 @@ options:
     description: Seconds between two looks at C(main.pid) and the sockets while waiting.
     type: float
     default: 0.05
+  gate:
+    description:
+      - Health gates around the restart, with the checks of M(ckpool.fleet.ckpool_health). Without it there are
+        no gates.
+      - The B(pre-gate) reads the instance once before anything is sent; when a check fails the module fails and
+        sends nothing (also in check mode, where it is the only thing that runs).
+      - The B(post-gate) runs once the new process answers on both sockets - C(readings) readings C(interval)
+        seconds apart, each of which must pass every check plus C(new_process) (a pid other than the old one).
+        Worker and hashrate minimums are not judged on the young process (see M(ckpool.fleet.ckpool_health)).
+      - "Keys - C(instance): the instance as P(ckpool.fleet.instances#filter) returns it (C(name), C(log_dir),
+        C(mode), C(stratum_host), C(stratum_port), ...; its C(socket_dir) must be O(socket_dir)); default one
+        instance named V(ckpool) without stratum checks. C(readings) (default V(1)) and C(interval) (seconds,
+        default V(0)) for the post-gate. The thresholds of M(ckpool.fleet.ckpool_health) with the same names
+        and defaults - C(stale_after), C(min_workers), C(min_hashrate_1m), C(min_hashrate_5m),
+        C(max_reject_ratio), C(stratum_timeout), C(stratum_user_agent), C(status_interval). Socket calls use
+        O(timeout)."
+    type: dict
+    version_added: 0.2.0
 notes:
   - A real ckpool waits up to 500 ms for the old process to exit before it signals it, so a handover usually
     completes within a second.
@@ -63,6 +81,15 @@ EXAMPLES = r'''
 - name: Show the handover
   ansible.builtin.debug:
     msg: "pid {{ restarted.old_pid }} -> {{ restarted.new_pid }} in {{ restarted.duration }} s"
+
+- name: Restart behind health gates - healthy before, and twice healthy 2 s apart after
+  ckpool.fleet.ckpool_restart:
+    socket_dir: /run/ckpool/main
+    gate:
+      instance: {name: main, socket_dir: /run/ckpool/main, log_dir: /var/log/ckpool/main, stratum_port: 3333}
+      readings: 2
+      interval: 2
+      min_workers: 1
 
 - name: Give a loaded pool more time to hand over
   ckpool.fleet.ckpool_restart:
@@ -108,6 +135,22 @@ commands:
     - {"socket": "listener", "command": "restart", "reply": "restarting", "ms": 0.4}
     - {"socket": "listener", "command": "ping", "reply": "pong", "ms": 0.2}
     - {"socket": "stratifier", "command": "ping", "reply": "pong", "ms": 0.2}
+pre_gate:
+  description: The pre-gate reading of the instance (the shape of RV(ckpool.fleet.ckpool_health#module:instances)).
+  returned: with O(gate)
+  type: dict
+  sample: {"healthy": true, "failing": [], "checks": [{"name": "process", "value": 4242, "ok": true, "verdict": "pass"}]}
+post_gate:
+  description: The last post-gate reading of the instance (the failing one when one failed).
+  returned: with O(gate), once the new process answered
+  type: dict
+  sample: {"healthy": true, "failing": [], "pid": 4251}
+post_gate_readings:
+  description: Each post-gate reading, C({healthy, unhealthy, seconds}).
+  returned: with O(gate), once the new process answered
+  type: list
+  elements: dict
+  sample: [{"healthy": true, "unhealthy": [], "seconds": 0.004}]
 socket_dir:
   description: The socket directory the module worked on.
   returned: always
@@ -122,6 +165,7 @@ from ansible_collections.ckpool.fleet.plugins.module_utils.ckpool import (
     CkpoolMalformedReply,
     CkpoolPermissionDenied,
 )
+from ansible_collections.ckpool.fleet.plugins.module_utils import health
 from ansible_collections.ckpool.fleet.plugins.module_utils.module_base import CkpoolModule
 
 
@@ -178,10 +222,22 @@ def wait_for_new_process(client, old_pid, wait_timeout, poll_interval, started):
     return new_pid, pid_seen, problem
 
 
+def run_gate(cm, gate, readings, interval, previous_pid=None):
+    """One gate: the ckpool_health checks of the instance, ``readings`` times ``interval`` s apart."""
+    instance, options = gate[0], dict(gate[1])
+    options['timeout'] = cm.params['timeout']
+    previous = {instance['name']: previous_pid} if previous_pid is not None else None
+    reading = health.check_instances([instance], options, readings=readings, interval=interval,
+                                     previous_pids=previous)
+    cm.client.audit.extend(reading['commands'])
+    return reading
+
+
 def main():
     cm = CkpoolModule(argument_spec=dict(
         wait_timeout=dict(type='float', default=30.0),
         poll_interval=dict(type='float', default=0.05),
+        gate=dict(type='dict'),
     ), supports_check_mode=True)
     client = cm.client
     params = cm.params
@@ -190,6 +246,11 @@ def main():
     if params['poll_interval'] <= 0 or params['poll_interval'] > 10:
         cm.fail('poll_interval must be > 0 and <= 10 seconds, got %r' % params['poll_interval'])
 
+    gate = None
+    if params['gate'] is not None:
+        gate = health.parse_gate(params['gate'], params['socket_dir'])
+        if gate[4]:
+            cm.fail('; '.join(gate[4]))
     result = dict(old_pid=None, new_pid=None, duration=0.0, pid_seen=None)
     try:
         old_pid = client.read_pid()
@@ -200,6 +261,11 @@ def main():
                 'its service instead' % (client.socket_dir, 'no main.pid' if old_pid is None
                                          else 'pid %d from main.pid is not running' % old_pid), **result)
     result['old_pid'] = old_pid
+    if gate is not None:
+        reading = run_gate(cm, gate, readings=1, interval=0.0)
+        result['pre_gate'] = reading['instances'][gate[0]['name']]
+        if not reading['healthy']:
+            cm.fail('pre-gate failed, nothing was sent: %s' % health.summary(reading['instances']), **result)
     if cm.module._diff:
         result['diff'] = dict(before='pid: %d\n' % old_pid, after='pid: (new process)\n')
     if cm.check_mode:
@@ -222,6 +288,13 @@ def main():
     if problem is not None:
         cm.fail('handover restart of pid %d did not complete within %.1f s: %s'
                 % (old_pid, params['wait_timeout'], problem), changed=True, **result)
+    if gate is not None:
+        reading = run_gate(cm, gate, readings=gate[2], interval=gate[3], previous_pid=old_pid)
+        result['post_gate'] = reading['instances'][gate[0]['name']]
+        result['post_gate_readings'] = reading['readings']
+        if not reading['healthy']:
+            cm.fail('post-gate failed after the handover of pid %d to %s: %s'
+                    % (old_pid, new_pid, health.summary(reading['instances'])), changed=True, **result)
     cm.exit(changed=True, **result)
 
 

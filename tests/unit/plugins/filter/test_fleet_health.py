@@ -79,6 +79,8 @@ def test_restart_result_from_handover_results():
         'solo': dict(old_pid=20, new_pid=21, strategy='handover', duration=0.5)}
     with pytest.raises(AnsibleFilterError):
         F['restart_result']([dict(old_pid=1)], 'handover')
+    # a loop skipped item by item (the other strategy) contributes nothing
+    assert F['restart_result']([dict(item=dict(name='main'), skipped=True)], 'service') == {}
 
 
 def test_restart_result_from_service_health():
