@@ -108,7 +108,7 @@ def validate_options(params):
     return problems
 
 
-GATE_KEYS = ('instance', 'readings', 'interval')
+GATE_KEYS = ('instance', 'instances', 'readings', 'interval')
 
 
 def _coerce(value, kind):
@@ -125,9 +125,13 @@ def _coerce(value, kind):
 
 
 def parse_gate(gate, socket_dir):
-    """Validate the ``gate`` option of ckpool_restart (the ckpool_health options for one instance).
+    """Validate the ``gate`` option of ckpool_restart (the ckpool_health options of the host's instances).
 
-    :returns: (instance, options, readings, interval, problems).
+    ``instances`` (every instance of the host: the gates judge them all, so a host with one bad
+    instance is not touched further) or ``instance`` (only the restarted one); the restarted
+    instance is the one whose ``socket_dir`` is ``socket_dir``.
+
+    :returns: dict(instances, target (its name), options, readings, interval, problems).
     """
     problems = []
     spec = threshold_argument_spec()
@@ -158,17 +162,26 @@ def parse_gate(gate, socket_dir):
         problems.append('gate: readings must be 1-100, got %r' % readings)
     if not (_finite(interval) and 0 <= interval <= 3600):
         problems.append('gate: interval must be 0-3600 seconds, got %r' % interval)
-    raw = gate.get('instance') or dict(name='ckpool', socket_dir=socket_dir)
-    instance = None
+    if gate.get('instances') is not None and gate.get('instance') is not None:
+        problems.append('gate: give instances or instance, not both')
+    raw = gate.get('instances')
+    if raw is None:
+        raw = [gate.get('instance') or dict(name='ckpool', socket_dir=socket_dir)]
+    instances = []
+    target = None
     try:
-        (instance,) = from_explicit([raw])
+        instances = from_explicit(raw)
     except (InstanceError, ValueError) as exc:
-        problems.append('gate: instance: %s' % exc)
+        problems.append('gate: %s' % exc)
     else:
-        if os.path.normpath(instance['socket_dir']) != os.path.normpath(socket_dir):
-            problems.append('gate: instance %s has socket_dir %s, not the socket_dir %s being restarted'
-                            % (instance['name'], instance['socket_dir'], socket_dir))
-    return instance, options, readings, interval, problems
+        for inst in instances:
+            if os.path.normpath(inst['socket_dir']) == os.path.normpath(socket_dir):
+                target = inst['name']
+        if target is None:
+            problems.append('gate: no instance has the socket_dir %s being restarted (%s)'
+                            % (socket_dir, ', '.join('%s: %s' % (i['name'], i['socket_dir']) for i in instances)))
+    return dict(instances=instances, target=target, options=options, readings=readings, interval=interval,
+                problems=problems)
 
 
 def empty_reading(name, socket_dir):

@@ -50,18 +50,21 @@ options:
     description:
       - Health gates around the restart, with the checks of M(ckpool.fleet.ckpool_health). Without it there are
         no gates.
-      - The B(pre-gate) reads the instance once before anything is sent; when a check fails the module fails and
-        sends nothing (also in check mode, where it is the only thing that runs).
+      - The B(pre-gate) reads the gate's instances once before anything is sent; when a check fails the module
+        fails and sends nothing (also in check mode, where it is the only thing that runs).
       - The B(post-gate) runs once the new process answers on both sockets - C(readings) readings C(interval)
-        seconds apart, each of which must pass every check plus C(new_process) (a pid other than the old one).
-        Worker and hashrate minimums are not judged on the young process (see M(ckpool.fleet.ckpool_health)).
-      - "Keys - C(instance): the instance as P(ckpool.fleet.instances#filter) returns it (C(name), C(log_dir),
-        C(mode), C(stratum_host), C(stratum_port), ...; its C(socket_dir) must be O(socket_dir)); default one
-        instance named V(ckpool) without stratum checks. C(readings) (default V(1)) and C(interval) (seconds,
-        default V(0)) for the post-gate. The thresholds of M(ckpool.fleet.ckpool_health) with the same names
-        and defaults - C(stale_after), C(min_workers), C(min_hashrate_1m), C(min_hashrate_5m),
-        C(max_reject_ratio), C(stratum_timeout), C(stratum_user_agent), C(status_interval). Socket calls use
-        O(timeout)."
+        seconds apart, each of which must pass every check, the restarted instance also C(new_process) (a pid
+        other than the old one). Worker and hashrate minimums are not judged on the young process (see
+        M(ckpool.fleet.ckpool_health)).
+      - "Keys - C(instances): every instance of the host as P(ckpool.fleet.instances#filter) returns them, so
+        that the gates judge the whole host (restarting a host instance by instance, an instance whose post-gate
+        failed makes the next instance's pre-gate fail); the restarted one is the one whose C(socket_dir) is
+        O(socket_dir). Or C(instance): only the restarted instance (C(name), C(socket_dir), C(log_dir), C(mode),
+        C(stratum_host), C(stratum_port), ...). Default one instance named V(ckpool) in O(socket_dir) without
+        stratum checks. C(readings) (default V(1)) and C(interval) (seconds, default V(0)) for the post-gate.
+        The thresholds of M(ckpool.fleet.ckpool_health) with the same names and defaults - C(stale_after),
+        C(min_workers), C(min_hashrate_1m), C(min_hashrate_5m), C(max_reject_ratio), C(stratum_timeout),
+        C(stratum_user_agent), C(status_interval). Socket calls use O(timeout)."
     type: dict
     version_added: 0.2.0
 notes:
@@ -136,15 +139,15 @@ commands:
     - {"socket": "listener", "command": "ping", "reply": "pong", "ms": 0.2}
     - {"socket": "stratifier", "command": "ping", "reply": "pong", "ms": 0.2}
 pre_gate:
-  description: The pre-gate reading of the instance (the shape of RV(ckpool.fleet.ckpool_health#module:instances)).
+  description: The pre-gate reading, per instance name (RV(ckpool.fleet.ckpool_health#module:instances)).
   returned: with O(gate)
   type: dict
-  sample: {"healthy": true, "failing": [], "checks": [{"name": "process", "value": 4242, "ok": true, "verdict": "pass"}]}
+  sample: {"main": {"healthy": true, "failing": [], "checks": [{"name": "process", "value": 4242, "ok": true}]}}
 post_gate:
-  description: The last post-gate reading of the instance (the failing one when one failed).
+  description: The last post-gate reading per instance name (the failing one when one failed).
   returned: with O(gate), once the new process answered
   type: dict
-  sample: {"healthy": true, "failing": [], "pid": 4251}
+  sample: {"main": {"healthy": true, "failing": [], "pid": 4251}}
 post_gate_readings:
   description: Each post-gate reading, C({healthy, unhealthy, seconds}).
   returned: with O(gate), once the new process answered
@@ -223,11 +226,11 @@ def wait_for_new_process(client, old_pid, wait_timeout, poll_interval, started):
 
 
 def run_gate(cm, gate, readings, interval, previous_pid=None):
-    """One gate: the ckpool_health checks of the instance, ``readings`` times ``interval`` s apart."""
-    instance, options = gate[0], dict(gate[1])
+    """One gate: the ckpool_health checks of the gate's instances, ``readings`` times ``interval`` s apart."""
+    options = dict(gate['options'])
     options['timeout'] = cm.params['timeout']
-    previous = {instance['name']: previous_pid} if previous_pid is not None else None
-    reading = health.check_instances([instance], options, readings=readings, interval=interval,
+    previous = {gate['target']: previous_pid} if previous_pid is not None else None
+    reading = health.check_instances(gate['instances'], options, readings=readings, interval=interval,
                                      previous_pids=previous)
     cm.client.audit.extend(reading['commands'])
     return reading
@@ -249,8 +252,8 @@ def main():
     gate = None
     if params['gate'] is not None:
         gate = health.parse_gate(params['gate'], params['socket_dir'])
-        if gate[4]:
-            cm.fail('; '.join(gate[4]))
+        if gate['problems']:
+            cm.fail('; '.join(gate['problems']))
     result = dict(old_pid=None, new_pid=None, duration=0.0, pid_seen=None)
     try:
         old_pid = client.read_pid()
@@ -263,7 +266,7 @@ def main():
     result['old_pid'] = old_pid
     if gate is not None:
         reading = run_gate(cm, gate, readings=1, interval=0.0)
-        result['pre_gate'] = reading['instances'][gate[0]['name']]
+        result['pre_gate'] = reading['instances']
         if not reading['healthy']:
             cm.fail('pre-gate failed, nothing was sent: %s' % health.summary(reading['instances']), **result)
     if cm.module._diff:
@@ -289,8 +292,8 @@ def main():
         cm.fail('handover restart of pid %d did not complete within %.1f s: %s'
                 % (old_pid, params['wait_timeout'], problem), changed=True, **result)
     if gate is not None:
-        reading = run_gate(cm, gate, readings=gate[2], interval=gate[3], previous_pid=old_pid)
-        result['post_gate'] = reading['instances'][gate[0]['name']]
+        reading = run_gate(cm, gate, readings=gate['readings'], interval=gate['interval'], previous_pid=old_pid)
+        result['post_gate'] = reading['instances']
         result['post_gate_readings'] = reading['readings']
         if not reading['healthy']:
             cm.fail('post-gate failed after the handover of pid %d to %s: %s'

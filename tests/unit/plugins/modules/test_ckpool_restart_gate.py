@@ -62,8 +62,8 @@ def test_gated_handover_passes_both_gates(run_module):
         elapsed = time.monotonic() - begin
         assert not failed, result['msg'] if failed else ''
         assert result['changed'] and result['old_pid'] == old and result['new_pid'] == pool.pid != old
-        assert result['pre_gate']['healthy'] and result['pre_gate']['pid'] == old
-        post = result['post_gate']
+        assert result['pre_gate']['main']['healthy'] and result['pre_gate']['main']['pid'] == old
+        post = result['post_gate']['main']
         assert post['healthy'] and post['pid'] == result['new_pid']
         names = dict((c['name'], c) for c in post['checks'])
         assert names['new_process']['verdict'] == 'pass' and names['stratum_subscribe']['verdict'] == 'pass'
@@ -88,7 +88,7 @@ def test_pre_gate_failure_sends_nothing(run_module):
                                                                                                 stratum_timeout=0.5)))
         assert failed and result['changed'] is False
         assert result['msg'].startswith('pre-gate failed, nothing was sent: instance main fails stratum_subscribe')
-        assert result['pre_gate']['failing'] == ['stratum_subscribe']
+        assert result['pre_gate']['main']['failing'] == ['stratum_subscribe']
         assert 'restart' not in sent(pool, since) and pool.pid == old
 
 
@@ -122,9 +122,28 @@ def test_post_gate_catches_a_new_process_that_stops_answering(run_module):
         assert stopped, 'the sabotage did not run'
         assert failed and result['changed'] is True
         assert result['msg'].startswith('post-gate failed after the handover of pid %d to %d' % (old, stopped[0]))
-        assert 'listener_ping' in result['post_gate']['failing']
+        assert 'listener_ping' in result['post_gate']['main']['failing']
         readings = result['post_gate_readings']
         assert readings[0]['healthy'] and not readings[-1]['healthy'] and len(readings) < 3 + 1
+
+
+def test_the_host_wide_pre_gate_protects_the_next_instance(run_module):
+    """Restarting a host instance by instance: a broken first instance stops the second one's restart."""
+    with SimPool() as first, SimPool() as second:
+        started(first)
+        started(second)
+        instances = [dict(name='first', socket_dir=first.sockdir, log_dir=first.logdir,
+                          stratum_port=first.stratum_port),
+                     dict(name='second', socket_dir=second.sockdir, log_dir=second.logdir,
+                          stratum_port=second.stratum_port)]
+        assert first.request('listener', 'reject').reply == 'rejecting'
+        old = second.pid
+        since = len(second.commands())
+        result, failed = run_module(ckpool_restart, dict(socket_dir=second.sockdir, gate=dict(
+            instances=instances, stratum_timeout=0.5)))
+        assert failed and 'instance first fails stratum_subscribe' in result['msg']
+        assert result['pre_gate']['second']['healthy'] and not result['pre_gate']['first']['healthy']
+        assert 'restart' not in sent(second, since) and second.pid == old
 
 
 def test_check_mode_runs_the_pre_gate_only(run_module):
@@ -135,7 +154,7 @@ def test_check_mode_runs_the_pre_gate_only(run_module):
         result, failed = run_module(ckpool_restart, dict(socket_dir=pool.sockdir, gate=gate_for(pool, readings=3,
                                                                                                interval=5)),
                                     check_mode=True)
-        assert not failed and result['changed'] and result['pre_gate']['healthy']
+        assert not failed and result['changed'] and result['pre_gate']['main']['healthy']
         assert 'post_gate' not in result and result['new_pid'] is None
         assert set(sent(pool, since)) == {'ping'} and pool.pid == old
 
@@ -144,7 +163,7 @@ def test_default_gate_instance_is_the_socket_dir(run_module):
     with SimPool() as pool:
         started(pool)
         result, failed = run_module(ckpool_restart, dict(socket_dir=pool.sockdir, gate={}), check_mode=True)
-        assert not failed and result['pre_gate']['healthy'] and result['pre_gate']['stratum'] is None
+        assert not failed and result['pre_gate']['ckpool']['healthy'] and result['pre_gate']['ckpool']['stratum'] is None
 
 
 @pytest.mark.parametrize('gate, message', [
@@ -153,7 +172,9 @@ def test_default_gate_instance_is_the_socket_dir(run_module):
     (dict(max_reject_ratio=2), 'max_reject_ratio must be 0-1'),
     (dict(readings=0), 'readings must be 1-100'),
     (dict(interval=-1), 'interval must be 0-3600'),
-    (dict(instance=dict(name='x', socket_dir='/elsewhere')), 'not the socket_dir'),
+    (dict(instance=dict(name='x', socket_dir='/elsewhere')), 'no instance has the socket_dir'),
+    (dict(instances=[dict(name='x', socket_dir='/elsewhere')]), 'no instance has the socket_dir'),
+    (dict(instance=dict(name='x', socket_dir='/tmp/nowhere-ckpool'), instances=[]), 'not both'),
     (dict(instance=dict(name='x')), 'has no socket_dir'),
 ])
 def test_invalid_gate(run_module, gate, message):
