@@ -4,12 +4,14 @@
 # run by ansible-playbook, and the install role against a stand-in ckpool source tree.
 # Proven here:
 #   - healthcheck: healthy fleet -> exit 0, table, JSON report, valid Prometheus textfile;
-#     one hung pool -> exit != 0, report names the host and the failing check;
+#     one hung pool -> exit != 0, report names the host and the failing check; a pool that rejects
+#     miners (pings and TCP connects succeed) fails its stratum_subscribe check;
 #   - rolling restart in check mode: exit 0, no pid changed, the simulators received only ping;
 #   - rolling restart: every pid changed, 0 refused stratum connects during the rollout;
 #   - a host made unhealthy right after its restart halts the rollout: exit != 0, later hosts keep
 #     their pid, the report names the host and the failing check;
-#   - a host unhealthy before the rollout: preflight fails, no host is touched;
+#   - a host unhealthy before the rollout: preflight fails, no host is touched; the role without its
+#     preflight refuses to touch a host;
 #   - install role: check mode clean, build, re-run changes nothing, a failing build leaves no stamp.
 set -eux
 
@@ -92,6 +94,10 @@ ckpool:
         log_dir: "$work/pool{{ n }}/logs"
         stratum_port: "{{ $port + n }}"
     healthcheck_timeout: 1.0
+    # the simulators rewrite pool.status every 5 s (ckpool: 60 s); right after a restart the worker
+    # minimum is not judged until the new process's first update
+    healthcheck_status_interval: 5
+    healthcheck_min_workers: 2
     healthcheck_textfile_dir: "$work/textfile/{{ inventory_hostname }}"
     healthcheck_textfile_per_user: true
     healthcheck_report_path: "$work/health.json"
@@ -132,6 +138,30 @@ grep -F 'UNHEALTHY: pool3' "$work/hc2.out"
 [[ $(json "$work/health.json" "d['unhealthy_hosts']") == "['pool3']" ]]
 [[ $(json "$work/health.json" "[r['failing'] for r in d['instances'] if r['host'] == 'pool3'][0][:2]") == "['listener_ping', 'stratifier_ping']" ]]
 
+# -- healthcheck: a pool that rejects miners answers ping and accepts TCP, but serves nobody -----------------
+listener() {  # listener SOCKDIR COMMAND: send one command, print the reply
+    "$py" - "$1/listener" "$2" <<'PY'
+import socket, struct, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(2)
+s.connect(sys.argv[1])
+s.sendall(struct.pack('<I', len(sys.argv[2])) + sys.argv[2].encode())
+s.shutdown(socket.SHUT_WR)
+data = s.recv(4096)
+print(data[4:4 + struct.unpack('<I', data[:4])[0]].decode() if len(data) >= 4 else '')
+PY
+}
+[[ $(listener "$work/pool1/sock" reject) == rejecting ]]
+set +e
+ap ckpool.fleet.healthcheck -e healthcheck_stratum_timeout=1 > "$work/hc3.out" 2>&1
+rc=$?
+set -e
+[[ $(listener "$work/pool1/sock" accept) == accepting ]]
+cat "$work/hc3.out"
+[[ $rc -ne 0 ]]
+grep -E 'pool1 +main +UNHEALTHY .* stratum_subscribe' "$work/hc3.out"
+[[ $(json "$work/health.json" "[r['failing'] for r in d['instances'] if r['host'] == 'pool1'][0]") == "['stratum_subscribe']" ]]
+
 # -- rolling restart, check mode: nothing restarted, only ping sent -------------------------------------
 before=$(pids)
 declare -A loglen
@@ -171,7 +201,8 @@ done
 
 # -- a host made unhealthy right after its restart halts the rollout ------------------------------------------
 before=$(pids)
-"$py" "$here/sabotage.py" "$work/pool2/sock" "$(pid_of pool2)" "$work/stopped.pid" 300 &
+# (0.3 s after the new process answers: between the post-gate's two readings, 1 s apart)
+"$py" "$here/sabotage.py" "$work/pool2/sock" "$(pid_of pool2)" "$work/stopped.pid" 300 0.3 &
 bg+=($!)
 set +e
 ap ckpool.fleet.rolling_restart > "$work/rr_fail.out" 2>&1
@@ -209,9 +240,28 @@ cat "$work/rr_pre.out"
 [[ $rc -ne 0 ]]
 [[ $(pids) == "$before" ]]
 grep -F 'preflight: pool4 is unhealthy' "$work/rr_pre.out"
-if grep -F 'TASK [ckpool.fleet.rolling_restart : Restart by handover]' "$work/rr_pre.out"; then
+grep -F 'TASK [ckpool.fleet.rolling_restart : Preflight - read every instance of this host]' "$work/rr_pre.out"
+if grep -F 'TASK [ckpool.fleet.rolling_restart : Pre-gate, handover and post-gate' "$work/rr_pre.out"; then
     echo "a restart task ran although the preflight failed"; exit 1
 fi
+
+# -- the main entry point without its preflight: refused, nothing touched ------------------------------------
+before=$(pids)
+cat > "$work/no_preflight.yml" <<'PLAY'
+- name: Rolling restart without the preflight play
+  hosts: pool1
+  gather_facts: false
+  roles:
+    - role: ckpool.fleet.rolling_restart
+PLAY
+set +e
+ap "$work/no_preflight.yml" > "$work/rr_nopre.out" 2>&1
+rc=$?
+set -e
+cat "$work/rr_nopre.out"
+[[ $rc -ne 0 ]]
+grep -F 'pool1 has not passed the rolling restart preflight' "$work/rr_nopre.out"
+[[ $(pids) == "$before" ]]
 
 # -- install role against the stand-in source tree -----------------------------------------------------------
 "$py" "$coll/tests/fixtures/ckpool_standin/make_standin.py" "$work/standin" > /dev/null

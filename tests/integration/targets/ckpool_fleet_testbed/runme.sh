@@ -129,7 +129,8 @@ done
 
 # -- a host made unhealthy right after its restart halts the rollout -------------------------------------------------
 before=$(pids)
-on pool02 "$py" "$work/sabotage.py" /run/ckpool/main "$(pid_of pool02)" "$work/stopped.pid" 300 &
+# (0.3 s after the new process answers: between the post-gate's two readings, 1 s apart)
+on pool02 "$py" "$work/sabotage.py" /run/ckpool/main "$(pid_of pool02)" "$work/stopped.pid" 300 0.3 &
 bg+=($!)
 set +e
 ap ckpool.fleet.rolling_restart > "$work/rf.out" 2>&1

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# End-to-end test of playbooks/maintenance.yml (ckpool.fleet.maintenance) with ansible-playbook
+# End-to-end test of playbooks/maintenance.yml (the role ckpool.fleet.maintenance) with ansible-playbook
 # against simulated pools on localhost and real stratum miners:
 #   refusals (this pool, this host, unreachable, unresolvable, invalid target, missing settings)
 #   -> check mode -> a real run that drains below the threshold -> a real run whose drain hits
-#   the deadline. The simulator's command log proves what was (and was not) sent.
+#   the deadline -> a start that leaves the pool serving no miner (the health gate refuses to accept).
+#   The simulator's command log proves what was (and was not) sent.
 set -eux
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -131,9 +132,9 @@ $check no-mutation --log "$work/main/logs/sim_commands.jsonl" --since "$mark"
 for step in 'Preflight - the target must accept TCP connections' 'Drain - reject new miner connections' \
         'Drain - redirect every connected miner' 'Drain - wait for the connections' 'Drain - report' \
         'Stop - shut ckpool down' 'Maintenance - the operator' 'Start - the operator' \
-        'Gate - wait for a new ckpool process' 'Gate - the instance must be healthy' 'Accept new miner connections' \
+        'Gate - wait for a new ckpool process that passes the health checks' 'Accept new miner connections' \
         'Report'; do
-    grep -F "TASK [$step" "$work/check.out"
+    grep -F "TASK [ckpool.fleet.maintenance : $step" "$work/check.out"
 done
 grep -F 'check mode: would redirect 4 open connection(s) to 127.0.0.1:'"$backup_port" "$work/check.out"
 [[ $(cat "$work/main/sock/main.pid") == "$pid0" ]]
@@ -174,4 +175,19 @@ $check sent --log "$work/main/logs/sim_commands.jsonl" --since "$mark" --pid "$p
     --expect reject "reconnect:127.0.0.1,$backup_port" shutdown
 $check sent --log "$work/main/logs/sim_commands.jsonl" --since "$mark" --pid "$pid2" --expect accept
 $check marker --file "$work/marker.json" --running false --drained false
+# ---- a start that leaves the pool serving no miner: the gate fails, accept is never sent -------------
+rm -f "$work/marker.json"
+mark=$($check mark --log "$work/main/logs/sim_commands.jsonl")
+set +e
+play -e "maintenance_target=127.0.0.1:$backup_port" -e "maintenance_tasks=$here/maintain.yml" \
+    -e "maintenance_start_tasks=$here/start_sim_rejecting.yml" -e maintenance_drain_timeout=1 \
+    -e maintenance_start_timeout=3 -e healthcheck_stratum_timeout=1 > "$work/run3.out" 2>&1
+rc=$?
+set -e
+cat "$work/run3.out"
+[[ $rc -ne 0 ]]
+grep -F 'fails stratum_subscribe' "$work/run3.out"
+pid3=$(cat "$work/main/sock/main.pid")
+[[ $pid3 != "$pid2" ]]
+$check sent --log "$work/main/logs/sim_commands.jsonl" --since "$mark" --pid "$pid3" --expect reject
 echo "maintenance_playbook: all checks passed"
