@@ -29,6 +29,7 @@ at once, in parallel.  Read-only: the only socket command sent is ``ping``, the 
 probe sends ``mining.subscribe`` and never authorises.  Standard library only, Python 3.6+.
 """
 
+import math
 import os
 import threading
 import time
@@ -83,7 +84,7 @@ def threshold_argument_spec():
 
 
 def _finite(value):
-    return _number(value) and value == value and value not in (float('inf'), float('-inf'))
+    return _number(value) and not math.isnan(value) and not math.isinf(value)
 
 
 def validate_options(params):
@@ -286,8 +287,8 @@ def evaluate(reading, options=None):
     if process.get('running'):
         checks.append(check('process', process.get('pid'), 'alive', PASS))
     else:
-        reason = process.get('message') or ('no main.pid' if process.get('pid') is None
-                                             else 'pid %s is not running' % process.get('pid'))
+        pid = process.get('pid')
+        reason = process.get('message') or ('no main.pid' if pid is None else 'pid %s is not running' % pid)
         checks.append(check('process', process.get('pid'), 'alive', FAIL, reason=reason))
 
     # -- control sockets ---------------------------------------------------------------------------

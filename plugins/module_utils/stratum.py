@@ -225,7 +225,7 @@ def probe(host, port, timeout=3.0, user_agent=DEFAULT_USER_AGENT):
         if kind == NO_ANSWER:
             detail = ('TCP connect accepted in %.1f ms but no answer to mining.subscribe within %.1f s '
                       '(a stopped or non-accepting pool: the kernel completes connects into the backlog)'
-                      % (result['connect_ms'], timeout))
+                      % (result['connect_ms'] or 0.0, timeout))
         return finish(kind, detail, **extra)
     finally:
         try:

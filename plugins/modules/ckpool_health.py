@@ -89,7 +89,7 @@ options:
     type: int
     default: 60
   users:
-    description: Also return the per-user statistics of every instance (RV(instances.INSTANCE.user_stats)).
+    description: Also return the per-user statistics of every instance (C(user_stats) in RV(instances)).
     type: bool
     default: false
   readings:
