@@ -8,7 +8,7 @@ stratum probe; see :func:`empty_reading`) into the instance's health, the shape 
 ``ckpool_health`` fact has had since 0.1.0::
 
     {"checks": [{"name", "value", "threshold", "ok", "verdict", "reason"}],
-     "healthy", "failing": [names], "not_judged": [names], "pid", "started", "mode",
+     "healthy", "failing": [names], "not_judged": [names], "pid", "started", "mode", "tier",
      "socket_dir", "log_dir", "stratum", "stratum_ms", "hashrate_1m", "hashrate_5m",
      "hashrate": {window: H/s for every pool.status window}, "lastupdate", "users",
      "workers", "accepted", "rejected", "bestshare", "runtime", "status_age",
@@ -34,6 +34,7 @@ import os
 import threading
 import time
 
+from ansible_collections.ckpool.fleet.plugins.module_utils import modes
 from ansible_collections.ckpool.fleet.plugins.module_utils import process as proc_utils
 from ansible_collections.ckpool.fleet.plugins.module_utils import status_files
 from ansible_collections.ckpool.fleet.plugins.module_utils import stratum
@@ -392,6 +393,7 @@ def evaluate(reading, options=None):
         pid=process.get('pid'),
         started=process.get('started'),
         mode=reading.get('mode'),
+        tier=reading.get('tier'),
         socket_dir=reading.get('socket_dir'),
         log_dir=reading.get('log_dir'),
         stratum=stratum_text,
@@ -436,10 +438,6 @@ def summary(instances):
 # Gathering a reading (I/O)
 # ---------------------------------------------------------------------------------------------------
 
-# Modes whose stratifier runs no statsupdate thread (ckpool's stratifier(): "if (!ckp->passthrough ||
-# ckp->node)"): passthrough and redirector instances never write pool/pool.status or users/.
-NO_POOL_STATUS_MODES = frozenset(('passthrough', 'redirector'))
-
 READ_DEFAULTS = dict(
     timeout=2.0,
     stratum_timeout=3.0,
@@ -450,8 +448,12 @@ READ_DEFAULTS = dict(
 
 
 def has_pool_status(mode):
-    """Whether an instance of ``mode`` writes pool/pool.status (unknown modes: assume it does)."""
-    return mode not in NO_POOL_STATUS_MODES
+    """Whether an instance of ``mode`` writes pool/pool.status (modes.py; an unknown mode: assume it does).
+
+    Passthrough and redirector instances run no statsupdate thread and never write it."""
+    if mode not in modes.MODES:
+        return True
+    return modes.expects_pool_status(mode)
 
 
 def _read_process(client, reading):
@@ -538,6 +540,7 @@ def read(instance, options=None):
     described = _read_process(client, reading)
     _discover(described, reading, instance)
     reading['has_pool_status'] = has_pool_status(reading['mode'])
+    reading['tier'] = instance.get('tier') or (modes.tier(reading['mode']) if reading['mode'] in modes.MODES else None)
     for sock in ('listener', 'stratifier'):
         _ping(client, sock, reading)
     if reading['stratum_port']:

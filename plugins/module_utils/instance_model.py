@@ -5,8 +5,11 @@
 
 An instance is a plain dict::
 
-    {"name", "mode", "socket_dir", "log_dir", "config_path", "unit", "state", "enabled",
+    {"name", "mode", "tier", "socket_dir", "log_dir", "config_path", "unit", "state", "enabled",
      "work_dir", "stratum_host", "stratum_port", "stratum_urls": [{"host", "port"}]}
+
+``tier`` is the inventory's, else the mode's (modes.py); None when the mode is unknown (an
+explicit instance without ``mode``: the modules discover it from the running process).
 
 It comes either from an explicit list (``healthcheck_instances``, ``fleet_report_instances``,
 ...: ``name`` and ``socket_dir`` required, the rest filled with defaults) or from the
@@ -28,6 +31,8 @@ standard library only, Python 3.6+.
 import posixpath
 import re
 
+from ansible_collections.ckpool.fleet.plugins.module_utils.modes import MODES, TIERS, tier as mode_tier
+
 # Defaults of the ckpool.fleet.install role (its defaults/main.yml must match; a unit test checks it).
 DEFAULT_RUN_ROOT = 'ckpool'
 DEFAULT_LOG_ROOT = '/var/log/ckpool'
@@ -37,7 +42,6 @@ DEFAULT_SERVERURL = '0.0.0.0:3333'
 UNIT_PREFIX = 'ckpool-'
 DEFAULT_STRATUM_HOST = '127.0.0.1'
 
-MODES = ('pool', 'solo', 'proxy', 'passthrough', 'node', 'redirector', 'userproxy')
 STATES = ('started', 'stopped')
 NAME_RE = re.compile(r'^[a-z0-9][a-z0-9_-]{0,31}$')
 RUN_ROOT_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]*$')
@@ -111,6 +115,15 @@ def _mode(value, name, allow_none):
         return None
     if value not in MODES:
         raise InstanceError('instance %s: mode must be one of %s, got %r' % (name, ', '.join(MODES), value))
+    return value
+
+
+def _tier(item, mode, name):
+    value = item.get('tier')
+    if value is None:
+        return mode_tier(mode) if mode is not None else None
+    if value not in TIERS:
+        raise InstanceError('instance %s: tier must be one of %s, got %r' % (name, ', '.join(TIERS), value))
     return value
 
 
@@ -196,8 +209,7 @@ def from_install(install_instances, config_defaults=None, run_root=None, log_roo
             stratum_port=urls[0]['port'],
             stratum_urls=urls,
         )
-        if item.get('tier') is not None:
-            inst['tier'] = item['tier']
+        inst['tier'] = _tier(item, inst['mode'], name)
         out.append(inst)
     return _unique(out)
 
@@ -258,8 +270,7 @@ def from_explicit(instances):
                 if entry not in urls:
                     urls.append(entry)
             inst.update(stratum_host=host, stratum_port=port, stratum_urls=urls)
-        if item.get('tier') is not None:
-            inst['tier'] = item['tier']
+        inst['tier'] = _tier(item, inst['mode'], name)
         out.append(inst)
     return _unique(out)
 

@@ -197,6 +197,9 @@ instances:
     mode:
       description: The instance's mode (given or discovered), null when unknown.
       type: str
+    tier:
+      description: The instance's fleet tier (given, else its mode's), null when the mode is unknown.
+      type: str
     socket_dir:
       description: The socket directory.
       type: str

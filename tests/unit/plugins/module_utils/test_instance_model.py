@@ -40,7 +40,7 @@ def test_from_install_lays_instances_out_like_the_role():
         config_defaults={'mindiff': 1}, run_root='pools', log_root='/srv/log/', conf_dir='/etc/ck', home='/home/ck')
     main, solo, v6, v6b = got
     assert main == {
-        'name': 'main', 'mode': 'pool', 'socket_dir': '/run/pools/main', 'log_dir': '/srv/log/main',
+        'name': 'main', 'mode': 'pool', 'tier': 'pool', 'socket_dir': '/run/pools/main', 'log_dir': '/srv/log/main',
         'config_path': '/etc/ck/main.conf', 'work_dir': '/home/ck/main', 'unit': 'ckpool-main.service',
         'state': 'started', 'enabled': True, 'stratum_host': '127.0.0.1', 'stratum_port': 3333,
         'stratum_urls': [{'host': '127.0.0.1', 'port': 3333}, {'host': '10.0.0.5', 'port': 4444}]}
@@ -67,10 +67,16 @@ def test_instance_config_wins_over_defaults():
     assert inst['stratum_port'] == 4444
 
 
-def test_tier_is_kept_when_set():
-    (inst,) = im.from_install([{'name': 'edge', 'mode': 'passthrough', 'tier': 'edge'}])
-    assert inst['tier'] == 'edge'
-    assert 'tier' not in im.from_install([{'name': 'main'}])[0]
+def test_tier_from_the_mode_unless_set():
+    (inst,) = im.from_install([{'name': 'edge', 'mode': 'passthrough', 'tier': 'pool'}])
+    assert inst['tier'] == 'pool'
+    assert im.from_install([{'name': 'main'}])[0]['tier'] == 'pool'
+    assert im.from_install([{'name': 'p', 'mode': 'passthrough'}])[0]['tier'] == 'passthrough'
+    assert im.from_install([{'name': 'n', 'mode': 'node'}])[0]['tier'] == 'node'
+    assert im.from_explicit([{'name': 'x', 'socket_dir': '/x', 'mode': 'proxy'}])[0]['tier'] == 'proxy'
+    assert im.from_explicit([{'name': 'x', 'socket_dir': '/x'}])[0]['tier'] is None
+    with pytest.raises(im.InstanceError):
+        im.from_install([{'name': 'a', 'tier': 'edge'}])
 
 
 @pytest.mark.parametrize('instances, message', [
@@ -115,7 +121,8 @@ def test_from_explicit_fills_defaults():
         {'name': 'bare', 'socket_dir': '/tmp/bare'},
     ])
     main, other, bare = got
-    assert main == {'name': 'main', 'mode': None, 'socket_dir': '/run/ckpool/main', 'log_dir': '/var/log/ckpool/main',
+    assert main == {'name': 'main', 'mode': None, 'tier': None, 'socket_dir': '/run/ckpool/main',
+                    'log_dir': '/var/log/ckpool/main',
                     'config_path': None, 'work_dir': None, 'unit': 'ckpool-main.service', 'state': 'started',
                     'enabled': True, 'stratum_host': '127.0.0.1', 'stratum_port': 3333,
                     'stratum_urls': [{'host': '127.0.0.1', 'port': 3333}]}
