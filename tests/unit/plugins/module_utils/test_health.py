@@ -47,8 +47,8 @@ def test_a_healthy_reading_has_every_default_check_passing():
 
 
 def test_process_not_running():
-    result = health.evaluate(good_reading(process=dict(pid=4242, running=False, started=None,
-                                                        message='pid 4242 from main.pid is not running')))
+    stopped = dict(pid=4242, running=False, started=None, message='pid 4242 from main.pid is not running')
+    result = health.evaluate(good_reading(process=stopped))
     proc = by_name(result)['process']
     assert proc['verdict'] == health.FAIL and not proc['ok'] and proc['value'] == 4242
     assert proc['reason'] == 'pid 4242 from main.pid is not running'

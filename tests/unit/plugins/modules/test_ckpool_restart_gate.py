@@ -151,9 +151,8 @@ def test_check_mode_runs_the_pre_gate_only(run_module):
         started(pool)
         old = pool.pid
         since = len(pool.commands())
-        result, failed = run_module(ckpool_restart, dict(socket_dir=pool.sockdir, gate=gate_for(pool, readings=3,
-                                                                                               interval=5)),
-                                    check_mode=True)
+        args = dict(socket_dir=pool.sockdir, gate=gate_for(pool, readings=3, interval=5))
+        result, failed = run_module(ckpool_restart, args, check_mode=True)
         assert not failed and result['changed'] and result['pre_gate']['main']['healthy']
         assert 'post_gate' not in result and result['new_pid'] is None
         assert set(sent(pool, since)) == {'ping'} and pool.pid == old
