@@ -158,6 +158,12 @@ def _entries(data, hostvars, key):
         result = item
         if key and key in item:
             result = item[key]
+            # a wrapper {host, KEY: result, mode, tier} may say what the instance is
+            meta = dict((k, item[k]) for k in ('mode', 'tier') if item.get(k) is not None)
+            if meta and isinstance(result, Mapping):
+                result = dict(result)
+                for k, v in meta.items():
+                    result.setdefault(k, v)
         entries.append((str(host), result))
     return entries
 

@@ -4,6 +4,7 @@
 """Start and stop a fleet of simulated ckpool instances on this machine.
 
     fleet.py up --count 3 --base /tmp/ckfleet [--users 20 --workers-per-user 3] [--miners 2]
+    fleet.py up --topology topology.json --base /tmp/ckfleet
     fleet.py status --base /tmp/ckfleet
     fleet.py down --base /tmp/ckfleet [--clean]
 
@@ -13,6 +14,19 @@ with ckpool_name / ckpool_socket_dir / ckpool_log_dir / ckpool_config / ckpool_s
 the log of instance NAME is LOGDIR/NAME.log).
 Instances are daemons (``ckpool_sim.py --sim-daemon``); ``--miners K`` also starts K live
 stratum connections per instance (``miner.py``, output in BASE/NAME/miner.jsonl).
+
+``--topology FILE`` starts a multi-tier fleet instead, in file order (an upstream before the
+instances that use it).  FILE is a JSON list of instances::
+
+    {"name": "main", "mode": "pool", "nodeserver": true, "flavour": "upstream",
+     "users": 0, "workers_per_user": 1, "args": [],
+     "miners": [{"worker": "alice.rig1", "interval": 1.0, "agent": "NerdMiner/1.0"}]}
+    {"name": "edge", "mode": "passthrough", "upstream": "main"}
+    {"name": "red", "mode": "redirector", "upstream": "main", "redirecturl": ["pool.example.com:3334"]}
+
+``mode`` is one of pool solo proxy userproxy passthrough node redirector; ``upstream`` names an
+earlier instance (its stratum port, or its nodeserver port for a node, becomes the "proxy" entry);
+the inventory gets ``ckpool_mode`` and ``ckpool_tier`` host variables.
 """
 
 import argparse
@@ -53,8 +67,98 @@ def terminate(pid, needle, timeout=5.0):
             time.sleep(0.02)
 
 
+MODE_FLAGS = {'pool': [], 'solo': ['-B'], 'proxy': ['-p'], 'userproxy': ['-u'], 'passthrough': ['-P'],
+              'node': ['-N'], 'redirector': ['-R']}
+TIERS = {'pool': 'pool', 'solo': 'pool', 'proxy': 'proxy', 'userproxy': 'proxy', 'passthrough': 'passthrough',
+         'node': 'node', 'redirector': 'redirector'}
+
+
+def start_miner(args, home, port, spec, number):
+    out = open(os.path.join(home, 'miner%d.jsonl' % number), 'ab')
+    cmd = [args.python, MINER, '--port', str(port), '--worker', spec['worker'],
+           '--interval', str(spec.get('interval', 1.0)), '--reconnect-on-eof']
+    if spec.get('agent'):
+        cmd += ['--agent', spec['agent']]
+    try:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True, cwd=home)
+    finally:
+        out.close()
+    return proc.pid
+
+
+def up_topology(args, base):
+    with open(args.topology) as handle:
+        topology = json.load(handle)
+    states = {}
+    instances = []
+    for spec in topology:
+        name, mode = spec['name'], spec.get('mode', 'pool')
+        if mode not in MODE_FLAGS:
+            sys.stderr.write('%s: unknown mode %r\n' % (name, mode))
+            return 1
+        home = os.path.join(base, name)
+        os.makedirs(home, exist_ok=True)
+        sockdir, logdir, config = os.path.join(home, 'run'), os.path.join(home, 'logs'), os.path.join(home, 'ckpool.conf')
+        conf = {'btcd': [{'url': '127.0.0.1:8332', 'auth': 'user', 'pass': 'pass', 'notify': True}],
+                'btcaddress': '14BMjogz69qe8hk9thyzbmR5pg34mVKB1e', 'serverurl': ['127.0.0.1:0'], 'logdir': logdir}
+        if spec.get('nodeserver'):
+            conf['nodeserver'] = ['127.0.0.1:0']
+        if spec.get('upstream'):
+            up_state = states[spec['upstream']]
+            ports = up_state['stratum_ports']
+            port = ports[1] if mode == 'node' and len(ports) > 1 else ports[0]
+            conf['proxy'] = [{'url': '127.0.0.1:%d' % port, 'auth': '%s-proxy' % name, 'pass': 'x'}]
+        if spec.get('redirecturl'):
+            conf['redirecturl'] = spec['redirecturl']
+        conf.update(spec.get('config') or {})
+        with open(config, 'w') as handle:
+            json.dump(conf, handle, indent=1)
+        cmd = [args.python, SIM, '-c', config, '-n', name, '-s', sockdir, '-q', '-k', '--sim-daemon',
+               '--sim-stratum-port=0', '--sim-status-interval=%s' % args.status_interval,
+               '--sim-flavour=%s' % spec.get('flavour', 'upstream')] + MODE_FLAGS[mode]
+        if spec.get('users'):
+            cmd += ['--sim-users=%d' % spec['users'], '--sim-workers-per-user=%d' % spec.get('workers_per_user', 1)]
+        cmd += list(spec.get('args') or [])
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False, cwd=home)
+        if proc.returncode != 0 or not proc.stdout.strip():
+            sys.stderr.write('%s: simulator failed: %s\n' % (name, proc.stderr.strip()))
+            return 1
+        with open(os.path.join(logdir, '.sim_state.json')) as handle:
+            state = json.load(handle)
+        states[name] = state
+        miners = [start_miner(args, home, state['stratum_port'], m, n + 1)
+                  for n, m in enumerate(spec.get('miners') or [])]
+        instances.append({'name': name, 'mode': mode, 'tier': TIERS[mode], 'pid': state['pid'], 'sockdir': sockdir,
+                          'logdir': logdir, 'logfile': state['logfile'], 'config': config,
+                          'stratum_host': state['stratum_host'], 'stratum_port': state['stratum_port'],
+                          'stratum_ports': state['stratum_ports'], 'command_log': state['command_log'],
+                          'miner_pids': miners})
+    return write_fleet(args, base, instances)
+
+
+def write_fleet(args, base, instances):
+    with open(os.path.join(base, 'fleet.json'), 'w') as handle:
+        json.dump({'base': base, 'instances': instances}, handle, indent=1)
+    with open(os.path.join(base, 'inventory.ini'), 'w') as handle:
+        handle.write('[ckpool_sims]\n')
+        for inst in instances:
+            handle.write('%s ansible_connection=local ckpool_name=%s ckpool_socket_dir=%s ckpool_log_dir=%s '
+                         'ckpool_config=%s ckpool_stratum_port=%d%s\n'
+                         % (inst['name'], inst['name'], inst['sockdir'], inst['logdir'], inst['config'],
+                            inst['stratum_port'], ' ckpool_mode=%s ckpool_tier=%s' % (inst['mode'], inst['tier'])
+                            if 'mode' in inst else ''))
+        handle.write('\n[ckpool_sims:vars]\nansible_python_interpreter=%s\n' % args.python)
+    print(json.dumps({'fleet': os.path.join(base, 'fleet.json'), 'inventory': os.path.join(base, 'inventory.ini'),
+                      'instances': [i['name'] for i in instances]}))
+    return 0
+
+
 def up(args):
     base = os.path.abspath(args.base)
+    if args.topology:
+        os.makedirs(base, exist_ok=True)
+        return up_topology(args, base)
     os.makedirs(base, exist_ok=True)
     instances = []
     for index in range(1, args.count + 1):
@@ -96,19 +200,7 @@ def up(args):
                           'config': config, 'stratum_host': state['stratum_host'],
                           'stratum_port': state['stratum_port'], 'command_log': state['command_log'],
                           'miner_pids': miners})
-    with open(os.path.join(base, 'fleet.json'), 'w') as handle:
-        json.dump({'base': base, 'instances': instances}, handle, indent=1)
-    with open(os.path.join(base, 'inventory.ini'), 'w') as handle:
-        handle.write('[ckpool_sims]\n')
-        for inst in instances:
-            handle.write('%s ansible_connection=local ckpool_name=%s ckpool_socket_dir=%s ckpool_log_dir=%s '
-                         'ckpool_config=%s ckpool_stratum_port=%d\n' % (inst['name'], inst['name'], inst['sockdir'],
-                                                                        inst['logdir'], inst['config'],
-                                                                        inst['stratum_port']))
-        handle.write('\n[ckpool_sims:vars]\nansible_python_interpreter=%s\n' % args.python)
-    print(json.dumps({'fleet': os.path.join(base, 'fleet.json'), 'inventory': os.path.join(base, 'inventory.ini'),
-                      'instances': [i['name'] for i in instances]}))
-    return 0
+    return write_fleet(args, base, instances)
 
 
 def load(base):
@@ -158,6 +250,7 @@ def main(argv=None):
     p_up.add_argument('--miner-interval', type=float, default=2.0)
     p_up.add_argument('--status-interval', type=float, default=60.0)
     p_up.add_argument('--block-every', type=int, default=0)
+    p_up.add_argument('--topology', default=None, help='JSON file: a multi-tier fleet (see the module docstring)')
     p_up.add_argument('--python', default=sys.executable)
     p_down = sub.add_parser('down')
     p_down.add_argument('--base', required=True)

@@ -220,7 +220,7 @@ def run_connection(index, worker, args, stop):
         emit(index, 'connected', host=host, port=int(port), worker=worker)
         target = None
         try:
-            client.subscribe(timeout=args.timeout)
+            client.subscribe(agent=args.agent, timeout=args.timeout)
             if not client.authorize(worker, timeout=args.timeout):
                 emit(index, 'error', error='authorisation refused')
             next_submit = time.monotonic() + args.interval
@@ -279,6 +279,7 @@ def main(argv=None):
     parser.add_argument('--duration', type=float, default=0, help='stop after this many seconds (0: run forever)')
     parser.add_argument('--timeout', type=float, default=5.0)
     parser.add_argument('--retry', type=float, default=1.0)
+    parser.add_argument('--agent', default='ckpool-fleet-miner/1.0', help='user agent sent in mining.subscribe')
     parser.add_argument('--follow-reconnect', action='store_true',
                         help='on client.reconnect, reconnect (to HOST:PORT when given)')
     parser.add_argument('--reconnect-on-eof', action='store_true')

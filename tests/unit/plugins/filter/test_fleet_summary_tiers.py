@@ -158,3 +158,17 @@ def test_devices_per_user_agent_from_lhr_pools():
 def test_no_agents_upstream_only():
     summary = fleet_summary({'a': result('pool', pool_bytes(1, 1, '1M'), [user('u', '1M')])})
     assert summary['agents'] == [] and summary['devices_total'] == 0
+
+
+def test_mode_and_tier_beside_the_result():
+    """The fleet report passes [{host, info: result, mode, tier}] with key='info'."""
+    data = fleet()
+    entries = []
+    for host, res in data.items():
+        mode = res.pop('mode')
+        entries.append({'host': host, 'info': res, 'mode': mode, 'tier': 'pool' if host == 'mid' else None})
+    summary = fleet_summary(entries, key='info')
+    rows = dict((r['host'], r) for r in summary['hosts'])
+    assert rows['edge']['tier'] == 'passthrough' and rows['edge']['mode'] == 'passthrough'
+    assert rows['mid']['tier'] == 'pool'                  # the explicit tier beside the result wins
+    assert summary['totals']['hashrate']['5m'] == 45e6
