@@ -1,14 +1,14 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, ckpool.fleet contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Run a module's main() in-process with real arguments (ansible-core 2.19 patch_module_args)."""
+"""Run a module's main() in-process with real arguments (patch_module_args, any supported core)."""
 
 import json
 
 import pytest
 
 from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
+from ansible_collections.ckpool.fleet.tests.unit.plugins.module_args import patch_module_args
 
 
 class ModuleResult(Exception):
