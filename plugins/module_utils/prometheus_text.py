@@ -332,8 +332,6 @@ def render(health, per_user=False, timestamp=None):
     return out.text(per_user)
 
 
-
-
 def write_textfile(path, text, mode=0o644):
     """Write ``text`` to ``path`` atomically: node_exporter sees the old file or the new one, never a part.
 

@@ -81,10 +81,14 @@ def test_prometheus_templates_pass_through_unchanged(shipped):
 
 
 class Wrapped(str):
-    """Like Ansible's wrapped strings (AnsibleUnsafeText before 2.19, tagged strings after): str() returns itself."""
+    """Like Ansible's wrapped strings (AnsibleUnsafeText before 2.19): str() returns the object itself."""
 
-    def __str__(self):
-        return self
+
+Wrapped.__str__ = lambda self: self  # what AnsibleUnsafeText.__str__ does on ansible-core 2.16
+
+
+def test_wrapped_is_like_ansible_2_16():
+    assert type(str(Wrapped('x'))) is Wrapped
 
 
 def test_wrapped_strings_are_written_as_plain_yaml(shipped, tmp_path):
