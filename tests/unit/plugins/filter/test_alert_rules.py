@@ -88,7 +88,7 @@ Wrapped.__str__ = lambda self: self  # what AnsibleUnsafeText.__str__ does on an
 
 
 def test_wrapped_is_like_ansible_2_16():
-    assert type(str(Wrapped('x'))) is Wrapped
+    assert isinstance(str(Wrapped('x')), Wrapped)
 
 
 def test_wrapped_strings_are_written_as_plain_yaml(shipped, tmp_path):
