@@ -13,8 +13,11 @@ default gates and with minimal gates (1 reading), and reports per run:
   restart s      median of ckpool's own restart time per host (ckpool_restart's `duration`: from
                  `restart` until the new process answers), from the role's JSON report
   per host s     (playbook wall time - fixed cost of a no-op run of the same inventory) / hosts
-  overhead s     per host s - restart s: what the rollout adds per host beyond ckpool's own restart
-                 (pre-gate, post-gate readings, task overhead)
+  waits s        the deliberate gate waits per host: (post-gate readings - 1) x their interval
+  overhead s     per host s - restart s - waits s: what the rollout adds per host beyond ckpool's own
+                 restart and the deliberate waits (target <= 1.5 s)
+  tasks/host     tasks run on a host that is not the first (PLAY RECAP ok+failed, the automatic
+                 argument validations included), and in brackets the skipped ones (target <= 8)
 
     /root/.cache/ckpool-fleet/venv/bin/python bench/rolling_restart.py --hosts 4 --rounds 2
 """
@@ -22,6 +25,7 @@ default gates and with minimal gates (1 reading), and reports per run:
 import argparse
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -60,6 +64,17 @@ class Probe(threading.Thread):
             self.stop_event.wait(self.interval)
 
 
+RECAP = re.compile(r'^(\S+)\s+:\s+ok=(\d+)\s+changed=\d+\s+unreachable=\d+\s+failed=(\d+)\s+skipped=(\d+)', re.M)
+
+
+def tasks_per_host(output, host):
+    """(tasks run, tasks skipped) on ``host`` from the PLAY RECAP of a playbook run."""
+    for name, ok, failed, skipped in RECAP.findall(output):
+        if name == host:
+            return int(ok) + int(failed), int(skipped)
+    raise SystemExit('no PLAY RECAP line for %s' % host)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--hosts', type=int, default=4)
@@ -94,12 +109,13 @@ def main():
                    ANSIBLE_DEPRECATION_WARNINGS='False')
         playbook = c.venv_bin('ansible-playbook')
         fixed = c.median([c.run_timed([playbook, '-i', inventory, noop], env=env)[0] for dummy in range(3)])
-        variants = [('default gates', []),
-                    ('minimal gates', ['-e', 'rolling_restart_gate_readings=1', '-e', 'rolling_restart_gate_interval=0',
-                                       '-e', 'rolling_restart_gate_delay=1'])]
+        # (label, extra vars, deliberate waits per host: (readings - 1) x interval)
+        variants = [('default gates', [], (3 - 1) * 2.0),
+                    ('minimal gates', ['-e', 'rolling_restart_gate_readings=1', '-e', 'rolling_restart_gate_interval=0'],
+                     0.0)]
         ports = [inst['stratum_port'] for inst in fleet['instances']]
         for rnd in range(args.rounds):
-            for label, extra in variants[rnd % 2:] + variants[:rnd % 2]:
+            for label, extra, waits in variants[rnd % 2:] + variants[:rnd % 2]:
                 report = os.path.join(work, 'rr-%d-%s.json' % (rnd, label.split()[0]))
                 probe = Probe(ports, args.probe_interval)
                 probe.start()
@@ -118,8 +134,11 @@ def main():
                 pid_changes = [inst['old_pid'] != inst['new_pid'] for host in rr['results'].values()
                                for inst in host.values()]
                 per_host = (seconds - fixed) / args.hosts
+                ran, skipped = tasks_per_host(out, fleet['instances'][-1]['name'])
                 results.append({'round': rnd, 'variant': label, 'wall_s': seconds, 'per_host_s': per_host,
-                                'restart_s': c.median(durations), 'overhead_s': per_host - c.median(durations),
+                                'restart_s': c.median(durations), 'waits_s': waits,
+                                'overhead_s': per_host - c.median(durations) - waits,
+                                'tasks': ran, 'skipped': skipped, 'load': c.load_average(),
                                 'refused': sum(probe.refused.values()), 'probes': sum(probe.attempts.values()),
                                 'all_pids_changed': all(pid_changes), 'probe_errors': probe.errors})
     finally:
@@ -131,12 +150,14 @@ def main():
     print('# %d local-connection hosts, one simulated pool + one live miner each, serial 1, strategy handover; '
           'stratum probe every %.0f ms on every pool; fixed cost of a no-op run %.2f s'
           % (args.hosts, args.probe_interval * 1000, fixed))
-    header = ('variant', 'round', 'wall s', 'per host s', 'restart s', 'overhead s', 'refused', 'probes', 'new pids')
-    print('%-14s %5s %9s %10s %10s %11s %9s %8s %12s' % header)
+    header = ('variant', 'round', 'wall s', 'per host s', 'restart s', 'waits s', 'overhead s', 'tasks/host', 'load',
+              'refused', 'probes', 'new pids')
+    print('%-14s %5s %8s %10s %9s %8s %10s %10s %5s %8s %7s %9s' % header)
     for r in results:
-        row = (r['variant'], r['round'], r['wall_s'], r['per_host_s'], r['restart_s'], r['overhead_s'], r['refused'],
-               r['probes'], 'all' if r['all_pids_changed'] else 'NOT ALL')
-        print('%-14s %5d %9.2f %10.2f %10.2f %11.2f %9d %8d %12s' % row)
+        row = (r['variant'], r['round'], r['wall_s'], r['per_host_s'], r['restart_s'], r['waits_s'], r['overhead_s'],
+               '%d (+%d)' % (r['tasks'], r['skipped']), r['load'] or 0.0, r['refused'], r['probes'],
+               'all' if r['all_pids_changed'] else 'NOT ALL')
+        print('%-14s %5d %8.2f %10.2f %9.2f %8.2f %10.2f %10s %5.1f %8d %7d %9s' % row)
     total_refused = sum(r['refused'] for r in results)
     print('refused stratum connects during all rollouts: %d of %d probes (target 0)'
           % (total_refused, sum(r['probes'] for r in results)))
