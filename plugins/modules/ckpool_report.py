@@ -11,7 +11,7 @@ description:
   - Writes O(content) as indented JSON to O(dest) on the Ansible controller. The roles use it for the reports of
     ckpool.fleet.healthcheck and ckpool.fleet.rolling_restart (after every batch of a rollout).
   - Runs as an action plugin on the controller - no module is transferred to or run on any host, so it costs
-    milliseconds where M(ansible.builtin.copy) with C(delegate_to: localhost) runs two modules.
+    milliseconds where M(ansible.builtin.copy) delegated to localhost runs two modules.
   - The file is written to a hidden temporary file in the same directory, then renamed over O(dest), so a reader
     never sees a partial report. It is rewritten only when its content changes.
 author:
@@ -20,7 +20,7 @@ attributes:
   check_mode:
     support: full
     description: Can run in check_mode and return changed status prediction without modifying target.
-    details: In check mode nothing is written; set C(check_mode=false) on the task to write the report of a check run.
+    details: In check mode nothing is written; set C(check_mode) to V(false) on the task to write the report of a check run.
   diff_mode:
     support: full
     description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
