@@ -22,6 +22,8 @@ import time
 
 from collections.abc import Mapping
 
+from ansible_collections.ckpool.fleet.plugins.module_utils import modes
+
 POOL_WINDOWS = ('1m', '5m', '15m', '1hr', '6hr', '1d', '7d')
 USER_WINDOWS = ('1m', '5m', '1hr', '1d', '7d')
 PING_SOCKETS = ('listener', 'stratifier', 'connector', 'generator')
@@ -38,7 +40,9 @@ METRICS = (
     ('ckpool_healthcheck_last_run_timestamp_seconds', 'gauge',
      'Unix time of the health check run that wrote this file.', ()),
     ('ckpool_healthcheck_instances', 'gauge', 'Instances the health check run checked on this host.', ()),
-    ('ckpool_instance_info', 'gauge', 'The instance and its ckpool mode (always 1).', ('ckpool_instance', 'mode')),
+    ('ckpool_instance_info', 'gauge',
+     'The instance, its ckpool mode and its fleet tier (always 1); the pool tier is the fleet total.',
+     ('ckpool_instance', 'mode', 'tier')),
     ('ckpool_healthy', 'gauge', 'Whether every check of the instance passed (1) or not (0).', ('ckpool_instance',)),
     ('ckpool_check_ok', 'gauge', 'Verdict of one health check of the instance (1 passed, 0 failed).',
      ('ckpool_instance', 'check')),
@@ -183,6 +187,13 @@ def _instance_view(name, inst, now):
         _number(process.get('started')) if process else None)
     mode = inst.get('mode')
     view['mode'] = mode if isinstance(mode, str) and mode else None
+    tier = inst.get('tier')
+    if not (isinstance(tier, str) and tier) and view['mode'] is not None:
+        try:
+            tier = modes.tier(view['mode'])
+        except ValueError:
+            tier = None
+    view['tier'] = tier if isinstance(tier, str) and tier else None
 
     pings = {}
     for sock, ms in _mapping(inst.get('ping_ms')).items():
@@ -299,7 +310,7 @@ def render(health, per_user=False, timestamp=None):
     for view in views:
         inst = (('ckpool_instance', view['name']),)
         if view['mode'] is not None:
-            out.add('ckpool_instance_info', inst + (('mode', view['mode']),), 1)
+            out.add('ckpool_instance_info', inst + (('mode', view['mode']), ('tier', view['tier'] or 'unknown')), 1)
         out.add('ckpool_healthy', inst, view['healthy'])
         for check, ok in view['checks']:
             out.add('ckpool_check_ok', inst + (('check', check),), ok)

@@ -349,7 +349,7 @@ def test_module_shape_stratum_subscribe_decides_serving():
     # not judged is not failing
     assert value_of(fam, 'ckpool_check_ok', check='workers', **one) == 1
     assert value_of(fam, 'ckpool_process_start_time_seconds', **one) == 1795500000
-    assert value_of(fam, 'ckpool_instance_info', mode='solo', **one) == 1
+    assert value_of(fam, 'ckpool_instance_info', mode='solo', tier='pool', **one) == 1
     assert value_of(fam, 'ckpool_status_last_update_timestamp_seconds', **one) == 1795502450
     for window, rate in module_instance()['hashrate'].items():
         assert value_of(fam, 'ckpool_hashrate_hashes_per_second', window=window, **one) == rate
@@ -373,3 +373,15 @@ def test_module_shape_stopped_instance_has_no_start_time():
     fam = parse(prometheus_textfile({'solo': inst}, timestamp=NOW))
     assert value_of(fam, 'ckpool_up', ckpool_instance='solo') == 0
     assert 'ckpool_process_start_time_seconds' not in fam
+
+
+@pytest.mark.parametrize('extra, tier', [
+    ({'mode': 'passthrough'}, 'passthrough'),
+    ({'mode': 'proxy'}, 'proxy'),
+    ({'mode': 'pool', 'tier': 'node'}, 'node'),       # the inventory's tier wins
+    ({'mode': 'martian'}, 'unknown'),                 # a mode this collection does not know
+])
+def test_instance_info_tier(extra, tier):
+    fam = parse(prometheus_textfile({'x': module_instance(**extra)}, timestamp=NOW))
+    ((labels, value),) = fam['ckpool_instance_info']['samples']
+    assert labels['tier'] == tier and value == 1
