@@ -13,12 +13,7 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.ckpool.fleet.plugins.module_utils.prometheus_text import (  # noqa: F401 pylint: disable=unused-import
-    METRICS,
-    escape_label,
-    format_value,
-    render,
-)
+from ansible_collections.ckpool.fleet.plugins.module_utils.prometheus_text import render
 
 
 def prometheus_textfile(health, per_user=False, timestamp=None):

@@ -25,7 +25,7 @@ import subprocess
 import pytest
 import yaml
 
-from ansible_collections.ckpool.fleet.plugins.filter.prometheus_textfile import METRICS
+from ansible_collections.ckpool.fleet.plugins.module_utils.prometheus_text import METRICS
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(__file__), '..', '..', '..'))
 RULES = os.path.join(ROOT, 'monitoring', 'prometheus', 'ckpool_alerts.yml')

@@ -7,14 +7,14 @@
     check_prometheus.py --url URL rules --expect-groups N [--rules-file F --for DURATION]
     check_prometheus.py --url URL wait-query EXPR VALUE [--timeout S]
     check_prometheus.py --url URL series --rules-file F --dashboard F --instances H/I,... [--user H/I/NAME]
-    check_prometheus.py --url URL alerts (--none | --only ALERT:HOST/INSTANCE)
+    check_prometheus.py --url URL alerts (--none | --only ALERT:HOST/INSTANCE...)
     check_prometheus.py --url URL wait-alert ALERT LABEL=VALUE... [--timeout S]
 
 Exit 1 with the reasons when a check fails.
 """
 
 import argparse
-import importlib.util
+import importlib
 import json
 import os
 import re
@@ -77,11 +77,12 @@ def query(url, expr):
 
 
 def load_metrics(coll):
-    """METRICS of the collection's prometheus_textfile filter: name -> label names (without the target's)."""
-    path = os.path.join(coll, 'plugins', 'filter', 'prometheus_textfile.py')
-    spec = importlib.util.spec_from_file_location('ckpool_prometheus_textfile', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    """METRICS of the collection's textfile format (module_utils/prometheus_text.py): name -> label names."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(coll))))
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    module = importlib.import_module('ansible_collections.ckpool.fleet.plugins.module_utils.prometheus_text')
+    assert os.path.samefile(module.__file__, os.path.join(coll, 'plugins', 'module_utils', 'prometheus_text.py'))
     return dict((name, set(labels)) for name, kind, help_text, labels in module.METRICS)
 
 
@@ -261,6 +262,27 @@ def cmd_series(args):
             fail('variable %s offers %s, expected %s' % (variable['name'], values, sorted(expected)))
     print('dashboard: %d panel queries answered for all and for %s' % (len(panels), ONE))
 
+    if args.pool_tier:
+        # the dashboard's fleet total counts the pool tier only (a proxy forwards its miners' work to a pool)
+        pool_tier = set(tuple(item.split('/', 1)) for item in args.pool_tier.split(','))
+        rates = dict(((s['metric']['instance'], s['metric']['ckpool_instance']), float(s['value'][1]))
+                     for s in query(args.url, 'ckpool_hashrate_hashes_per_second{window="5m"}'))
+        tiers = dict(((s['metric']['instance'], s['metric']['ckpool_instance']), s['metric']['tier'])
+                     for s in query(args.url, 'ckpool_instance_info'))
+        if set(k for k, t in tiers.items() if t == 'pool') != pool_tier:
+            fail('pool tier per ckpool_instance_info: %s, expected %s' % (sorted(tiers.items()), sorted(pool_tier)))
+        others = [k for k in rates if k not in pool_tier]
+        if not others or not all(rates[k] > 0 for k in others):
+            fail('the test needs an instance outside the pool tier with a hashrate: %s' % rates)
+        expected = sum(rates[k] for k in pool_tier)
+        stat = [expr for where, expr in panels if where.startswith("panel 'Fleet hashrate (5m)'")]
+        got = [float(r['value'][1]) for r in query(args.url, substitute(stat[0], ALL))] if stat else []
+        if len(got) != 1 or abs(got[0] - expected) > 1e-6 * expected:
+            fail('dashboard fleet hashrate %s, expected the pool tier sum %s (all tiers: %s)'
+                 % (got, expected, sum(rates.values())))
+        else:
+            print('dashboard fleet hashrate = pool tier %s H/s (all tiers would be %s)' % (expected, sum(rates.values())))
+
     if args.user:
         host, inst, user = args.user.split('/', 2)
         series = query(args.url, 'ckpool_user_workers{instance="%s",ckpool_instance="%s"}' % (host, inst))
@@ -284,10 +306,13 @@ def cmd_alerts(args):
         if active:
             fail('alerts active over a healthy fleet: %s' % summary)
     else:
-        alert, where = args.only.split(':', 1)
-        host, inst = where.split('/', 1)
-        if summary != [(alert, host, inst, 'firing')]:
-            fail('active alerts %s, expected only %s firing for %s/%s' % (summary, alert, host, inst))
+        expected = []
+        for item in args.only:
+            alert, where = item.split(':', 1)
+            host, inst = where.split('/', 1)
+            expected.append((alert, host, inst, 'firing'))
+        if sorted(summary) != sorted(expected):
+            fail('active alerts %s, expected exactly %s' % (summary, expected))
     print('alerts: %s' % (summary or 'none'))
     done()
 
@@ -326,10 +351,11 @@ def main():
     p.add_argument('--dashboard', required=True)
     p.add_argument('--instances', required=True)
     p.add_argument('--user')
+    p.add_argument('--pool-tier')
     p = sub.add_parser('alerts')
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument('--none', action='store_true')
-    group.add_argument('--only')
+    group.add_argument('--only', action='append', metavar='ALERT:HOST/INSTANCE')
     p = sub.add_parser('wait-alert')
     p.add_argument('alert')
     p.add_argument('labels', nargs='*')

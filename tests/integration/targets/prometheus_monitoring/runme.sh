@@ -9,7 +9,8 @@
 #      set to 0s through the role's documented monitoring_alert_overrides;
 #   4. the ckpool.fleet.healthcheck playbook writes the textfiles; every series the rules and the dashboard use
 #      exists in Prometheus with the expected labels, every dashboard query answers, no alert fires;
-#   5. a pool is stopped, the health check runs again: its CkpoolInstanceDown fires, and only its.
+#   5. a pool is stopped and another rejects miners, the health check runs again: CkpoolInstanceDown fires for
+#      the first, CkpoolStratumNotServing for the second, and nothing else.
 # Everything it starts is stopped at the end (by pid); nothing is left behind.
 set -eux
 
@@ -55,25 +56,30 @@ promtool check rules "$rules"
 promtool test rules "$coll/monitoring/prometheus/tests/ckpool_alerts_test.yml"
 
 # -- 2. pools, node_exporters, Prometheus ------------------------------------------------------------------
-# start_pool DIR USERS: a simulated ckpool with its own socket and log directory and a stratum port;
-# pool.status is rewritten every 2 s so it never looks stale during the test.
+# start_pool DIR USERS [CONFIG_JSON_EXTRA [CKPOOL_FLAGS...]]: a simulated ckpool with its own socket and log
+# directory and a stratum port; pool.status is rewritten every 2 s so it never looks stale during the test.
 start_pool() {
-    local dir=$1 users=$2 pid
+    local dir=$1 users=$2 extra=${3:-} pid
+    shift 2; shift || true
     mkdir -p "$work/$dir"
-    printf '{"logdir": "%s/%s/logs", "serverurl": "127.0.0.1:0"}' "$work" "$dir" > "$work/$dir/ckpool.conf"
-    pid=$(cd "$work/$dir" && "$py" "$sim" -c ckpool.conf -s "$work/$dir/sock" --sim-users "$users" \
+    printf '{"logdir": "%s/%s/logs", "serverurl": "127.0.0.1:0"%s}' "$work" "$dir" "$extra" > "$work/$dir/ckpool.conf"
+    pid=$(cd "$work/$dir" && "$py" "$sim" -c ckpool.conf "$@" -s "$work/$dir/sock" --sim-users "$users" \
         --sim-workers-per-user 2 --sim-status-interval 2 --sim-stratum-port 0 --sim-daemon)
     pids+=("$pid")
     echo "$pid" > "$work/$dir/sim.pid"
 }
+stratum_port() { "$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["stratum_port"])' "$work/$1/logs/.sim_state.json"; }
 start_pool alpha-main 3
-start_pool alpha-solo 1
+start_pool alpha-solo 1 '' -B
 start_pool beta-main 2
-for dir in alpha-main alpha-solo beta-main; do
+for _ in $(seq 100); do [[ -s $work/beta-main/logs/.sim_state.json ]] && break; sleep 0.1; done
+# beta also runs a proxy in front of its pool: its miners' hashrate is the pool's again (tier proxy), so the
+# dashboard's fleet total must not count it.
+start_pool beta-proxy 2 ", \"proxy\": [{\"url\": \"127.0.0.1:$(stratum_port beta-main)\", \"auth\": \"x\", \"pass\": \"x\"}]" -p
+for dir in alpha-main alpha-solo beta-main beta-proxy; do
     for _ in $(seq 100); do [[ -s $work/$dir/logs/pool/pool.status ]] && break; sleep 0.1; done
     [[ -s $work/$dir/logs/pool/pool.status ]]
 done
-stratum_port() { "$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["stratum_port"])' "$work/$1/logs/.sim_state.json"; }
 
 # A user name a miner chose: quotes, a backslash, braces and non-ASCII must reach Prometheus unchanged.
 evil='ev"il\{x="1"} ⛏'
@@ -174,26 +180,36 @@ ckpool:
     alpha:
       healthcheck_instances:
         - {name: main, socket_dir: $work/alpha-main/sock, log_dir: $work/alpha-main/logs, stratum_port: $(stratum_port alpha-main)}
-        - {name: solo, socket_dir: $work/alpha-solo/sock, log_dir: $work/alpha-solo/logs, stratum_port: $(stratum_port alpha-solo)}
+        - {name: solo, mode: solo, socket_dir: $work/alpha-solo/sock, log_dir: $work/alpha-solo/logs,
+           stratum_port: $(stratum_port alpha-solo)}
     beta:
       healthcheck_instances:
         - {name: main, socket_dir: $work/beta-main/sock, log_dir: $work/beta-main/logs, stratum_port: $(stratum_port beta-main)}
+        - {name: proxy, mode: proxy, socket_dir: $work/beta-proxy/sock, log_dir: $work/beta-proxy/logs,
+           stratum_port: $(stratum_port beta-proxy)}
 INV
 ansible-playbook -i "$work/inventory.yml" ckpool.fleet.healthcheck | tee "$work/hc1.out"
-grep -F '3 of 3 instance(s) healthy' "$work/hc1.out"
-check wait-query 'count(ckpool_up == 1)' 3 --timeout 30
-check series --rules-file "$rules" --dashboard "$dashboard" --instances alpha/main,alpha/solo,beta/main \
-    --user "alpha/main/$evil"
+grep -F '4 of 4 instance(s) healthy' "$work/hc1.out"
+check wait-query 'count(ckpool_up == 1)' 4 --timeout 30
+check series --rules-file "$rules" --dashboard "$dashboard" --instances alpha/main,alpha/solo,beta/main,beta/proxy \
+    --pool-tier alpha/main,alpha/solo,beta/main --user "alpha/main/$evil"
 # every alert evaluated for a few rounds over a healthy fleet (for: 0s): none fires
 sleep 3
 check alerts --none
 
-# -- 5. a stopped pool fires its alert ------------------------------------------------------------------------------
+# -- 5. a stopped pool and a pool that serves no miner fire their alerts ------------------------------------------
+# alpha/solo: the process is gone. beta/main: told to `reject` (listener), it answers every ping but no miner's
+# mining.subscribe (what a frozen or rejecting ckpool does): only the stratum probe can tell.
 kill "$(cat "$work/alpha-solo/sim.pid")"
+ansible localhost -m ckpool.fleet.ckpool_control -a "socket_dir=$work/beta-main/sock verb=reject" \
+    -e "ansible_python_interpreter=$py" | tee "$work/reject.out"
+grep -F 'rejecting' "$work/reject.out"
 ansible-playbook -i "$work/inventory.yml" ckpool.fleet.healthcheck | tee "$work/hc2.out"
 grep -E 'alpha +solo +UNHEALTHY' "$work/hc2.out"
+grep -E 'beta +main +UNHEALTHY .*stratum_subscribe' "$work/hc2.out"
 check wait-alert CkpoolInstanceDown instance=alpha ckpool_instance=solo --timeout 30
-# only that instance's, and no alert that a stopped instance must not raise (stratum, stale, no workers)
+check wait-alert CkpoolStratumNotServing instance=beta ckpool_instance=main --timeout 30
+# exactly those: a stopped instance raises no stratum, stale or no-workers alert, a rejecting one is not "down"
 sleep 2
-check alerts --only CkpoolInstanceDown:alpha/solo
+check alerts --only CkpoolInstanceDown:alpha/solo --only CkpoolStratumNotServing:beta/main
 echo "prometheus_monitoring: all checks passed in $((SECONDS - start)) s"

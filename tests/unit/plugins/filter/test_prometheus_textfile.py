@@ -20,8 +20,9 @@ import yaml
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.ckpool.fleet.plugins.filter import prometheus_textfile as pt
+from ansible_collections.ckpool.fleet.plugins.filter import prometheus_textfile as filter_file
 from ansible_collections.ckpool.fleet.plugins.filter.prometheus_textfile import FilterModule, prometheus_textfile
+from ansible_collections.ckpool.fleet.plugins.module_utils import prometheus_text as pt
 
 NOW = 1795502500.25
 PROMTOOL = '/usr/bin/promtool'
@@ -305,7 +306,7 @@ def test_bad_input_is_refused(args, message):
 
 
 def test_documentation_names_every_metric():
-    path = os.path.join(os.path.dirname(pt.__file__), 'prometheus_textfile.yml')
+    path = os.path.join(os.path.dirname(filter_file.__file__), 'prometheus_textfile.yml')
     with open(path) as handle:
         doc = yaml.safe_load(handle)['DOCUMENTATION']
     text = [entry for entry in doc['description'] if entry.startswith('Series:')][0]
