@@ -20,16 +20,16 @@ POOL = {'btcd': BTCD, 'btcaddress': 'bc1qexample', 'serverurl': ['0.0.0.0:3333',
 def topology():
     return [
         {'name': 'main', 'mode': 'pool', 'config': dict(POOL)},
-        {'name': 'solo', 'mode': 'solo', 'config': {'btcd': BTCD, 'btcaddress': 'bc1qsolo',
-                                                     'serverurl': '0.0.0.0:3340'}},
+        {'name': 'solo', 'mode': 'solo',
+         'config': {'btcd': BTCD, 'btcaddress': 'bc1qsolo', 'serverurl': '0.0.0.0:3340'}},
         {'name': 'edge', 'mode': 'passthrough', 'upstream': 'main', 'config': {'serverurl': ['0.0.0.0:3336']}},
         {'name': 'leaf', 'mode': 'node', 'upstream': 'main', 'config': {'btcd': BTCD, 'serverurl': ['0.0.0.0:3337']}},
         {'name': 'red', 'mode': 'redirector', 'upstream': 'main',
          'config': {'serverurl': ['0.0.0.0:3338'], 'redirecturl': ['pool.example.com:3333']}},
         {'name': 'px', 'mode': 'proxy', 'upstream': 'main', 'upstream_auth': 'me', 'upstream_pass': 'pw',
          'config': {'serverurl': ['0.0.0.0:3339']}},
-        {'name': 'up', 'mode': 'userproxy', 'config': {'serverurl': ['0.0.0.0:3341'],
-                                                         'proxy': [{'url': 'pool.example.com:3333', 'auth': 'a'}]}},
+        {'name': 'up', 'mode': 'userproxy',
+         'config': {'serverurl': ['0.0.0.0:3341'], 'proxy': [{'url': 'pool.example.com:3333', 'auth': 'a'}]}},
     ]
 
 
