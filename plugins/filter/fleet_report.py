@@ -72,15 +72,14 @@ def fleet_report_table(summary, users=5):
                             _cell(host.get('users')), _cell(host.get('workers')), _cell(host.get('age_seconds'), '%ds'),
                             str(host.get('reason') or '')[:60]))
     totals, counts = summary['totals'], summary['counts']
+    problems = 'stale %d, unhealthy %d, unreachable %d' % (counts['stale'], counts['unhealthy'], counts['unreachable'])
     lines.append(row % ('FLEET (%s counted)' % totals['hosts_counted'], '%s/%s ok' % (counts['healthy'], totals['hosts']),
                         _cell(totals['hashrate_human'].get(window)), _cell(totals.get('users')),
-                        _cell(totals.get('workers')), _cell(totals.get('max_age_seconds'), '%ds'),
-                        'stale %d, unhealthy %d, unreachable %d' % (counts['stale'], counts['unhealthy'],
-                                                                   counts['unreachable'])))
+                        _cell(totals.get('workers')), _cell(totals.get('max_age_seconds'), '%ds'), problems))
     for user in summary.get('users', [])[:users]:
-        lines.append('  user %-40s %10s  %d worker(s) on %s' % (str(user['name'])[:40],
-                                                               _cell(user['hashrate_human'].get(window)),
-                                                               user['workers'], ','.join(user['hosts'])))
+        rate = _cell(user['hashrate_human'].get(window))
+        lines.append('  user %-40s %10s  %d worker(s) on %s' % (str(user['name'])[:40], rate, user['workers'],
+                                                               ','.join(user['hosts'])))
     return lines
 
 
