@@ -78,8 +78,8 @@ def fleet_report_table(summary, users=5):
                         _cell(totals.get('workers')), _cell(totals.get('max_age_seconds'), '%ds'), problems))
     for user in summary.get('users', [])[:users]:
         rate = _cell(user['hashrate_human'].get(window))
-        lines.append('  user %-40s %10s  %d worker(s) on %s' % (str(user['name'])[:40], rate, user['workers'],
-                                                               ','.join(user['hosts'])))
+        where = ','.join(user['hosts'])
+        lines.append('  user %-40s %10s  %d worker(s) on %s' % (str(user['name'])[:40], rate, user['workers'], where))
     return lines
 
 

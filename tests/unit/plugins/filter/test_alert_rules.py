@@ -80,10 +80,13 @@ def test_prometheus_templates_pass_through_unchanged(shipped):
     assert '{{ $value | humanizeDuration }}' in out
 
 
-class Wrapped(str):
-    """Like Ansible's wrapped strings (AnsibleUnsafeText before 2.19): str() returns the object itself."""
+def _same(self):
+    """What AnsibleUnsafeText.__str__ does on ansible-core 2.16: the object itself, not a plain str."""
+    return self
 
-    __str__ = lambda self: self  # noqa: E731 (what AnsibleUnsafeText.__str__ does on ansible-core 2.16)
+
+# Like Ansible's wrapped strings before 2.19: a str subclass whose str() is itself.
+Wrapped = type('Wrapped', (str,), {'__str__': _same})
 
 
 def test_wrapped_is_like_ansible_2_16():
