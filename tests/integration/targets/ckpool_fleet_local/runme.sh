@@ -72,7 +72,7 @@ for i in 1 2 3 4; do
     printf '{"btcd": [{"url": "127.0.0.1:8332", "auth": "u", "pass": "p"}], "logdir": "%s/%s/logs", "serverurl": ["127.0.0.1:%d"]}' \
         "$work" "$h" $(( port + i )) > "$work/$h/ckpool.conf"
     pgids+=("$(cd "$work/$h" && "$py" "$sim" -c ckpool.conf -n "$h" -s "$work/$h/sock" --sim-users 2 \
-        --sim-status-interval 5 --sim-daemon)")
+        --sim-status-interval 5 --sim-zero-first-status --sim-daemon)")
 done
 for h in "${hosts[@]}"; do
     for _ in $(seq 100); do [[ -s $work/$h/logs/pool/pool.status ]] && break; sleep 0.1; done

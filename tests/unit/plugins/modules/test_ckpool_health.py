@@ -134,7 +134,8 @@ def test_a_pool_that_is_not_running(run_module):
 
 def test_worker_threshold_right_after_a_restart_is_not_judged(run_module):
     """A restarted pool's first pool.status reads 0 workers: not judged, then judged at the first update."""
-    with SimPool(users=3, status_interval=3) as sim:
+    # --sim-zero-first-status: like ckpool, the first status after a start reads Users 0, Workers 0
+    with SimPool(users=3, status_interval=3, extra_args=['--sim-zero-first-status']) as sim:
         wait_status(sim)
         old = sim.pid
         assert sim.request('listener', 'restart').reply == 'restarting'
@@ -146,6 +147,14 @@ def test_worker_threshold_right_after_a_restart_is_not_judged(run_module):
         workers = checks(result)['workers']
         assert workers['verdict'] == 'not_judged' and workers['ok'], workers
         assert 'earlier process' in workers['reason'] or 'first 3-second update' in workers['reason']
+        # the new process's own first status: 0 workers, still not judged (it would fail min_workers 1)
+        deadline = time.monotonic() + 5
+        while result['instances']['main']['runtime'] != 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+            result, failed = run_module(ckpool_health, args)
+        assert result['instances']['main']['runtime'] == 1 and result['instances']['main']['workers'] == 0
+        assert checks(result)['workers']['verdict'] == 'not_judged' and result['healthy']
+        assert "first 3-second update" in checks(result)['workers']['reason']
         assert result['instances']['main']['not_judged'] == ['workers']
         assert checks(result)['new_process']['verdict'] == 'pass' and result['healthy']
         # after the first update of the new process the count is judged
