@@ -26,7 +26,8 @@ description:
     status written by a process younger than its first update or by an earlier process than the running one.
   - Mode aware. Passthrough and redirector instances write no C(pool.status); they get no status checks.
     The mode is taken from the instance, else from the running process's arguments.
-  - Read-only. It sends only C(ping) to the control sockets. It runs the same in check mode.
+  - Read-only towards ckpool. It sends only C(ping) to the control sockets and runs the same in check mode.
+    The only thing it may change is the metrics file O(textfile).
 author:
   - ckpool.fleet contributors (@ckpool-fleet)
 extends_documentation_fragment:
@@ -35,7 +36,7 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: The module never changes anything; it runs the same way in check mode.
+    details: The checks run the same way in check mode; O(textfile) is not written.
   diff_mode:
     support: none
   action_group:
@@ -102,6 +103,19 @@ options:
     description: Seconds between two readings.
     type: float
     default: 0
+  textfile:
+    description:
+      - Also write the result as a Prometheus node_exporter textfile at this path on the host (the
+        C(ckpool_) series of the P(ckpool.fleet.prometheus_textfile#filter) filter), in the same run.
+      - Written atomically - a hidden temporary file whose name does not end in C(.prom), then a rename in the
+        same directory - so node_exporter never reads a partial file. The directory is created (mode 0755) when
+        it is missing. The name must end in C(.prom).
+      - Not written in check mode (RV(textfile.written) is V(false) there).
+    type: path
+  textfile_per_user:
+    description: Include the per-user series in O(textfile) (they can be many); implies O(users).
+    type: bool
+    default: false
   previous_pids:
     description:
       - Instance name to the pid it ran before a restart. Adds the C(new_process) check (a running pid other
@@ -271,6 +285,21 @@ msg:
   returned: always
   type: str
   sample: 2 instance(s) healthy
+textfile:
+  description: The metrics file written with O(textfile).
+  returned: with O(textfile)
+  type: dict
+  contains:
+    path:
+      description: Its path.
+      type: str
+    written:
+      description: Whether the file was (re)written; V(false) in check mode and when its content was the same.
+      type: bool
+    series:
+      description: Number of samples in it.
+      type: int
+  sample: {"path": "/var/lib/node_exporter/textfile/ckpool.prom", "written": true, "series": 42}
 pids:
   description: Instance name to the pid in its C(main.pid) (null when there is none), as O(previous_pids) takes it.
   returned: always
@@ -296,8 +325,11 @@ socket_dir:
 '''
 
 import math
+import os
+import time
 
 from ansible_collections.ckpool.fleet.plugins.module_utils import health
+from ansible_collections.ckpool.fleet.plugins.module_utils import prometheus_text
 from ansible_collections.ckpool.fleet.plugins.module_utils.instance_model import InstanceError, from_explicit
 from ansible_collections.ckpool.fleet.plugins.module_utils.module_base import CkpoolModule
 
@@ -310,6 +342,8 @@ def main():
         readings=dict(type='int', default=1),
         interval=dict(type='float', default=0.0),
         previous_pids=dict(type='dict', default={}),
+        textfile=dict(type='path'),
+        textfile_per_user=dict(type='bool', default=False),
     )
     cm = CkpoolModule(argument_spec=spec, supports_check_mode=True)
     params = cm.params
@@ -324,6 +358,11 @@ def main():
             previous[name] = int(pid)
         except (TypeError, ValueError):
             problems.append('previous_pids: %s must map to a pid, got %r' % (name, pid))
+    textfile = params['textfile']
+    if textfile is not None and (not os.path.isabs(textfile) or not textfile.endswith('.prom')
+                                 or os.path.basename(textfile) == '.prom'):
+        problems.append('textfile must be an absolute path ending in .prom (node_exporter reads *.prom), got %r'
+                        % textfile)
     if problems:
         cm.fail('; '.join(problems))
     raw = params['instances']
@@ -340,14 +379,31 @@ def main():
         cm.fail('previous_pids names unknown instance(s): %s' % ', '.join(unknown))
 
     options = dict((key, params[key]) for key in health.threshold_argument_spec())
-    options.update(timeout=params['timeout'], users=params['users'])
+    options.update(timeout=params['timeout'], users=params['users'] or params['textfile_per_user'])
     result = health.check_instances(instances, options, readings=params['readings'], interval=params['interval'],
                                     previous_pids=previous)
     cm.client.audit.extend(result['commands'])
     text = health.summary(result['instances'])
-    cm.exit(changed=False, healthy=result['healthy'], unhealthy=result['unhealthy'], summary=text,
+    extra = {}
+    changed = False
+    if textfile is not None:
+        metrics = prometheus_text.render(result['instances'], per_user=params['textfile_per_user'],
+                                         timestamp=time.time())
+        written = False
+        if not cm.check_mode:
+            try:
+                directory = os.path.dirname(textfile)
+                if not os.path.isdir(directory):
+                    os.makedirs(directory, 0o755)
+                written = prometheus_text.write_textfile(textfile, metrics)
+            except (IOError, OSError) as exc:
+                cm.fail('cannot write the textfile %s: %s' % (textfile, exc), instances=result['instances'])
+        changed = written
+        extra['textfile'] = dict(path=textfile, written=written,
+                                 series=sum(1 for line in metrics.splitlines() if line and not line.startswith('#')))
+    cm.exit(changed=changed, healthy=result['healthy'], unhealthy=result['unhealthy'], summary=text,
             msg=text or '%d instance(s) healthy' % len(instances), instances=result['instances'],
-            pids=result['pids'], readings=result['readings'])
+            pids=result['pids'], readings=result['readings'], **extra)
 
 
 if __name__ == '__main__':

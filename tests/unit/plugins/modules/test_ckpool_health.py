@@ -236,3 +236,46 @@ def test_invalid_options(run_module, args, message):
     args.setdefault('instances', [dict(name='main', socket_dir='/tmp/nowhere')])
     result, failed = run_module(ckpool_health, args)
     assert failed and message in result['msg'], result['msg']
+
+
+def test_textfile_written_atomically_in_the_same_run(run_module, pool, tmp_path):
+    path = str(tmp_path / 'textfile' / 'ckpool.prom')
+    result, failed = run_module(ckpool_health, dict(instances=[instance(pool)], textfile=path, textfile_per_user=True))
+    assert not failed and result['changed'] and result['textfile']['written']
+    with open(path) as handle:
+        text = handle.read()
+    assert 'ckpool_healthy{ckpool_instance="main"} 1' in text
+    assert 'ckpool_check_ok{ckpool_instance="main",check="stratum_subscribe"} 1' in text
+    assert 'ckpool_stratum_serving{ckpool_instance="main"} 1' in text
+    assert 'ckpool_user_hashrate_hashes_per_second{' in text
+    assert result['textfile']['series'] == sum(1 for line in text.splitlines() if line and not line.startswith('#'))
+    # only the metrics file is left in the directory (the temporary file was renamed)
+    assert os.listdir(str(tmp_path / 'textfile')) == ['ckpool.prom']
+    assert oct(os.stat(path).st_mode & 0o777) == '0o644'
+
+
+def test_textfile_reports_an_unhealthy_instance(run_module, pool, tmp_path):
+    path = str(tmp_path / 'ckpool.prom')
+    assert pool.request('listener', 'reject').reply == 'rejecting'
+    try:
+        result, failed = run_module(ckpool_health, dict(instances=[instance(pool)], textfile=path, stratum_timeout=0.3))
+    finally:
+        pool.request('listener', 'accept')
+    with open(path) as handle:
+        text = handle.read()
+    assert 'ckpool_healthy{ckpool_instance="main"} 0' in text
+    assert 'ckpool_stratum_serving{ckpool_instance="main"} 0' in text
+    assert 'ckpool_user_' not in text
+
+
+def test_textfile_not_written_in_check_mode(run_module, pool, tmp_path):
+    path = str(tmp_path / 'ckpool.prom')
+    result, failed = run_module(ckpool_health, dict(instances=[instance(pool)], textfile=path), check_mode=True)
+    assert not failed and not result['changed'] and result['textfile']['written'] is False
+    assert not os.path.exists(path)
+
+
+@pytest.mark.parametrize('path', ['relative.prom', '/tmp/metrics.txt', '/tmp/.prom'])
+def test_textfile_path_is_checked(run_module, pool, path):
+    result, failed = run_module(ckpool_health, dict(instances=[instance(pool)], textfile=path))
+    assert failed and 'textfile must be an absolute path ending in .prom' in result['msg']
