@@ -16,6 +16,8 @@ default gates and with minimal gates (1 reading), and reports per run:
   waits s        the deliberate gate waits per host: (post-gate readings - 1) x their interval
   overhead s     per host s - restart s - waits s: what the rollout adds per host beyond ckpool's own
                  restart and the deliberate waits (target <= 1.5 s)
+  cpu/host s     CPU seconds (user+system) of ansible-playbook and everything it ran, beyond the no-op run,
+                 per host: the cost of the rollout's tasks, much less disturbed by other load than wall time
   tasks/host     tasks run on a host that is not the first (PLAY RECAP ok+failed, the automatic
                  argument validations included), and in brackets the skipped ones (target <= 8)
 
@@ -108,7 +110,17 @@ def main():
         env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=coll, ANSIBLE_RETRY_FILES_ENABLED='False', ANSIBLE_NOCOLOR='1',
                    ANSIBLE_DEPRECATION_WARNINGS='False')
         playbook = c.venv_bin('ansible-playbook')
-        fixed = c.median([c.run_timed([playbook, '-i', inventory, noop], env=env)[0] for dummy in range(3)])
+        noops = [c.run_timed([playbook, '-i', inventory, noop], env=env, with_cpu=True) for dummy in range(3)]
+        fixed = c.median([n[0] for n in noops])
+        fixed_cpu = c.median([n[1] for n in noops])
+        # the floor: one bare module task (ansible.builtin.ping) per host in the same serial-1 play
+        floor_play = os.path.join(work, 'floor.yml')
+        with open(floor_play, 'w') as f:
+            f.write('- name: floor\n  hosts: ckpool\n  gather_facts: false\n  serial: 1\n  tasks:\n'
+                    '    - name: One module task\n      ansible.builtin.ping:\n')
+        floors = [c.run_timed([playbook, '-i', inventory, floor_play], env=env, with_cpu=True) for dummy in range(3)]
+        floor_s = (c.median([n[0] for n in floors]) - fixed) / args.hosts
+        floor_cpu = (c.median([n[1] for n in floors]) - fixed_cpu) / args.hosts
         # (label, extra vars, deliberate waits per host: (readings - 1) x interval)
         variants = [('default gates', [], (3 - 1) * 2.0),
                     ('minimal gates', ['-e', 'rolling_restart_gate_readings=1', '-e', 'rolling_restart_gate_interval=0'],
@@ -120,9 +132,10 @@ def main():
                 probe = Probe(ports, args.probe_interval)
                 probe.start()
                 time.sleep(0.5)
-                seconds, out = c.run_timed([playbook, '-i', inventory, 'ckpool.fleet.rolling_restart',
-                                            '-e', 'ckpool_fleet_hosts=ckpool', '-e', 'rolling_restart_report_path=' + report]
-                                           + extra, env=env)
+                seconds, cpu, out = c.run_timed([playbook, '-i', inventory, 'ckpool.fleet.rolling_restart',
+                                                 '-e', 'ckpool_fleet_hosts=ckpool',
+                                                 '-e', 'rolling_restart_report_path=' + report] + extra,
+                                                env=env, with_cpu=True)
                 time.sleep(0.5)
                 probe.stop_event.set()
                 probe.join()
@@ -139,6 +152,7 @@ def main():
                                 'restart_s': c.median(durations), 'waits_s': waits,
                                 'overhead_s': per_host - c.median(durations) - waits,
                                 'tasks': ran, 'skipped': skipped, 'load': c.load_average(),
+                                'cpu_per_host_s': (cpu - fixed_cpu) / args.hosts,
                                 'refused': sum(probe.refused.values()), 'probes': sum(probe.attempts.values()),
                                 'all_pids_changed': all(pid_changes), 'probe_errors': probe.errors})
     finally:
@@ -148,22 +162,25 @@ def main():
 
     print('# %s' % c.command_line())
     print('# %d local-connection hosts, one simulated pool + one live miner each, serial 1, strategy handover; '
-          'stratum probe every %.0f ms on every pool; fixed cost of a no-op run %.2f s'
-          % (args.hosts, args.probe_interval * 1000, fixed))
-    header = ('variant', 'round', 'wall s', 'per host s', 'restart s', 'waits s', 'overhead s', 'tasks/host', 'load',
-              'refused', 'probes', 'new pids')
-    print('%-14s %5s %8s %10s %9s %8s %10s %10s %5s %8s %7s %9s' % header)
+          'stratum probe every %.0f ms on every pool; fixed cost of a no-op run %.2f s (%.2f s CPU)'
+          % (args.hosts, args.probe_interval * 1000, fixed, fixed_cpu))
+    header = ('variant', 'round', 'wall s', 'per host s', 'restart s', 'waits s', 'overhead s', 'cpu/host s',
+              'tasks/host', 'load', 'refused', 'probes', 'new pids')
+    print('%-14s %5s %8s %10s %9s %8s %10s %10s %10s %5s %8s %7s %9s' % header)
     for r in results:
         row = (r['variant'], r['round'], r['wall_s'], r['per_host_s'], r['restart_s'], r['waits_s'], r['overhead_s'],
-               '%d (+%d)' % (r['tasks'], r['skipped']), r['load'] or 0.0, r['refused'], r['probes'],
-               'all' if r['all_pids_changed'] else 'NOT ALL')
-        print('%-14s %5d %8.2f %10.2f %9.2f %8.2f %10.2f %10s %5.1f %8d %7d %9s' % row)
+               r['cpu_per_host_s'], '%d (+%d)' % (r['tasks'], r['skipped']), r['load'] or 0.0, r['refused'],
+               r['probes'], 'all' if r['all_pids_changed'] else 'NOT ALL')
+        print('%-14s %5d %8.2f %10.2f %9.2f %8.2f %10.2f %10.2f %10s %5.1f %8d %7d %9s' % row)
+    print('one bare module task (ansible.builtin.ping) per host in the same kind of play: %.2f s wall, %.2f s CPU '
+          'per host (the floor of any per-host step)' % (floor_s, floor_cpu))
     total_refused = sum(r['refused'] for r in results)
     print('refused stratum connects during all rollouts: %d of %d probes (target 0)'
           % (total_refused, sum(r['probes'] for r in results)))
     if args.json:
         with open(args.json, 'w') as f:
-            json.dump({'command': c.command_line(), 'hosts': args.hosts, 'fixed_s': fixed, 'runs': results}, f, indent=1)
+            json.dump({'command': c.command_line(), 'hosts': args.hosts, 'fixed_s': fixed, 'floor_s': floor_s,
+                       'floor_cpu_s': floor_cpu, 'runs': results}, f, indent=1)
     return 1 if total_refused else 0
 
 
