@@ -191,6 +191,10 @@ INV
 ansible-playbook -i "$work/inventory.yml" ckpool.fleet.healthcheck | tee "$work/hc1.out"
 grep -F '4 of 4 instance(s) healthy' "$work/hc1.out"
 check wait-query 'count(ckpool_up == 1)' 4 --timeout 30
+# rate() and increase() of the dashboard and the rules need two scraped samples of each counter
+for counter in ckpool_shares_accepted_total ckpool_shares_rejected_total; do
+    check wait-query "count(count_over_time(${counter}[1m]) >= 2)" 4 --timeout 30
+done
 check series --rules-file "$rules" --dashboard "$dashboard" --instances alpha/main,alpha/solo,beta/main,beta/proxy \
     --pool-tier alpha/main,alpha/solo,beta/main --user "alpha/main/$evil"
 # every alert evaluated for a few rounds over a healthy fleet (for: 0s): none fires
