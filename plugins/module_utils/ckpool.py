@@ -49,6 +49,8 @@ DEFAULT_CONNECTOR_TIMEOUT = 6.0
 # A mainnet work template (getbase) carries every transaction: megabytes.
 DEFAULT_MAX_REPLY = 16 * 1024 * 1024
 PID_FILE = 'main.pid'
+MAX_PID = 4194304
+"""Linux's PID_MAX_LIMIT: no pid is larger."""
 
 # Commands that only read.  Only these may be sent in check mode.  ckpool
 # matches commands by case-insensitive prefix, so classification does too
@@ -137,6 +139,43 @@ class CkpoolRefused(CkpoolError):
     kind = 'refused'
 
 
+class CkpoolNotASocket(CkpoolError):
+    """Something that is not a unix stream socket sits where a ckpool socket should be."""
+    kind = 'not_a_socket'
+
+
+class Deadline(object):
+    """One deadline for all the socket work of a module run.
+
+    Created with a budget in seconds that starts at once; :meth:`extend` adds
+    seconds for work a module legitimately waits for (``wait_timeout``).
+    Every socket call of a client holding it is bounded by
+    ``min(its own timeout, remaining())``, so a run whose sockets hang ends
+    within the budget however many calls it makes.
+    """
+
+    def __init__(self, seconds, what='timeout'):
+        self.started = time.monotonic()
+        self.budget = float(seconds)
+        self.what = what
+
+    @property
+    def end(self):
+        return self.started + self.budget
+
+    def extend(self, seconds, what=None):
+        """Add ``seconds`` to the budget (``what`` names it in messages, e.g. ``timeout + wait_timeout``)."""
+        self.budget += float(seconds)
+        if what:
+            self.what = what
+
+    def remaining(self):
+        return self.end - time.monotonic()
+
+    def expired(self):
+        return self.remaining() <= 0
+
+
 def command_word(command):
     """Return the lower-cased verb of a command (text before ``=`` or ``:``)."""
     word = command.strip().lower()
@@ -198,27 +237,71 @@ def _owner_text(path):
     return user, group, stat.S_IMODE(st.st_mode)
 
 
+def parse_pid(text, where):
+    """Parse a pid written as ASCII decimal digits; raise ValueError naming ``where`` otherwise."""
+    text = text.strip()
+    if not text or len(text) > 7 or any(c not in '0123456789' for c in text):
+        raise ValueError('%s does not hold a pid: %r' % (where, text[:40]))
+    pid = int(text)
+    if not 0 < pid <= MAX_PID:
+        raise ValueError('%s holds %d, which is not a possible pid (1-%d)' % (where, pid, MAX_PID))
+    return pid
+
+
+def _peer_credentials(sock):
+    """Return ``(pid, uid, gid)`` of the process that listens on a connected unix socket, or None.
+
+    Linux records the credentials of the process that called ``listen()`` on
+    the server socket and hands them to every client that connects
+    (``SO_PEERCRED``): no reply is needed, so it works on a hung server too.
+    """
+    option = getattr(socket, 'SO_PEERCRED', None)
+    if option is None:  # pragma: no cover - not Linux
+        return None
+    try:
+        data = sock.getsockopt(socket.SOL_SOCKET, option, struct.calcsize('3i'))
+    except (IOError, OSError):
+        return None
+    pid, uid, gid = struct.unpack('3i', data)
+    if pid <= 0:
+        return None
+    return pid, uid, gid
+
+
 class CkpoolClient:
     """Talk to one ckpool instance through its socket directory.
 
     Every call appends an audit entry ``{socket, command, reply, ms}`` to
     :attr:`audit` (``reply`` is ``None`` for EOF); failed calls carry an
     ``error`` key as well.
+
+    :param deadline: a :class:`Deadline` shared by every call (one deadline
+        for a whole module run); ``None`` bounds each call by its own timeout
+        only.
+    :ivar peers: ``{socket name: (pid, uid, gid)}`` of the process found
+        listening on each socket by the last connection to it (``SO_PEERCRED``).
+    :ivar delivered: ``[(socket, command)]`` of every command that is not a
+        known read and whose whole frame was written: ckpool may have acted on
+        it, whatever happened next.
     """
 
     def __init__(self, socket_dir=DEFAULT_SOCKET_DIR, timeout=DEFAULT_TIMEOUT,
                  connector_timeout=DEFAULT_CONNECTOR_TIMEOUT,
                  max_reply=DEFAULT_MAX_REPLY, check_mode=False,
-                 allow_state_creating=False):
-        if timeout is None or timeout <= 0:
-            raise CkpoolRefused('timeout must be a positive number of seconds, got %r' % (timeout,))
+                 allow_state_creating=False, deadline=None):
+        if (timeout is None or isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                or timeout != timeout or not 0 < timeout <= 86400):
+            raise CkpoolRefused('timeout must be a finite number of seconds > 0, got %r' % (timeout,))
         self.socket_dir = socket_dir
         self.timeout = float(timeout)
         self.connector_timeout = float(connector_timeout or timeout)
         self.max_reply = int(max_reply)
         self.check_mode = check_mode
         self.allow_state_creating = allow_state_creating
+        self.deadline = deadline
         self.audit = []
+        self.peers = {}
+        self.delivered = []
 
     # -- locating the instance ------------------------------------------------
     def path(self, sock):
@@ -231,27 +314,44 @@ class CkpoolClient:
         return os.path.join(self.socket_dir, PID_FILE)
 
     def read_pid(self):
-        """Return the pid in ``main.pid`` (written without newline), or None if absent."""
+        """Return the pid in ``main.pid`` (written without newline), or None if absent.
+
+        The file is opened non-blocking and must be a regular file of a few
+        bytes holding ASCII digits of a possible pid (1-4194304).  It is only
+        a hint: ckpool rewrites it late in a handover, and a stale one can name
+        any process.  Proof of which process serves a socket directory comes
+        from the sockets (:attr:`peers`).
+        """
+        flags = os.O_RDONLY | getattr(os, 'O_CLOEXEC', 0) | getattr(os, 'O_NONBLOCK', 0) | getattr(os, 'O_NOFOLLOW', 0)
         try:
-            with open(self.pid_file, 'rb') as handle:
-                data = handle.read(64)
+            fd = os.open(self.pid_file, flags)
         except (IOError, OSError) as exc:
             if exc.errno == errno.ENOENT:
                 return None
-            if exc.errno == errno.EACCES:
+            if exc.errno in (errno.EACCES, errno.EPERM):
                 raise CkpoolPermissionDenied(
-                    'cannot read pid file %s as user %s' % (self.pid_file, _identity()),
-                    path=self.pid_file)
+                    'cannot read pid file %s as user %s' % (self.pid_file, _identity()), path=self.pid_file)
+            if exc.errno == errno.ELOOP:
+                raise CkpoolMalformedReply('pid file %s is a symbolic link; ckpool writes a regular file'
+                                           % self.pid_file, path=self.pid_file)
             raise CkpoolError('cannot read pid file %s: %s' % (self.pid_file, exc), path=self.pid_file)
-        text = data.decode('ascii', 'replace').strip()
-        if not text.isdigit() or int(text) <= 0:
-            raise CkpoolMalformedReply('pid file %s does not hold a pid: %r' % (self.pid_file, text),
-                                       path=self.pid_file)
-        return int(text)
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise CkpoolMalformedReply('pid file %s is not a regular file' % self.pid_file, path=self.pid_file)
+            data = os.read(fd, 64)
+        except (IOError, OSError) as exc:
+            raise CkpoolError('cannot read pid file %s: %s' % (self.pid_file, exc), path=self.pid_file)
+        finally:
+            os.close(fd)
+        try:
+            return parse_pid(data.decode('ascii', 'replace'), 'pid file %s' % self.pid_file)
+        except ValueError as exc:
+            raise CkpoolMalformedReply(str(exc), path=self.pid_file)
 
     @staticmethod
     def pid_alive(pid):
-        if not pid:
+        if not pid or isinstance(pid, bool) or not isinstance(pid, int) or not 0 < pid <= MAX_PID:
             return False
         try:
             os.kill(pid, 0)
@@ -272,18 +372,27 @@ class CkpoolClient:
         return True
 
     def process(self):
-        """Process facts from the pid file: ``{pid, running, pid_file, sockets}``."""
+        """Facts from the pid file: ``{pid, running, pid_file, sockets}`` (a hint, see :meth:`read_pid`)."""
         pid = self.read_pid()
         sockets = dict((name, os.path.exists(os.path.join(self.socket_dir, name))) for name in SOCKETS)
         return dict(pid=pid, running=self.pid_alive(pid), pid_file=self.pid_file, sockets=sockets)
 
     # -- the wire ---------------------------------------------------------------
-    def _deadline_for(self, sock, timeout):
-        if timeout is not None:
-            return float(timeout)
-        if sock == 'connector':
-            return max(self.timeout, self.connector_timeout)
-        return self.timeout
+    def _call_timeout(self, sock, timeout, path, command):
+        """The deadline of one call: its own timeout, cut to what the run's deadline leaves."""
+        if timeout is None:
+            timeout = max(self.timeout, self.connector_timeout) if sock == 'connector' else self.timeout
+        timeout = float(timeout)
+        if self.deadline is None:
+            return timeout, False
+        left = self.deadline.remaining()
+        if left <= 0:
+            raise CkpoolDeadlineExceeded(
+                'not sent: the deadline for all socket work of this run (%s = %.1f s) is used up'
+                % (self.deadline.what, self.deadline.budget), path=path, command=command, timeout=self.deadline.budget)
+        if left < timeout:
+            return left, True
+        return timeout, False
 
     def check_command(self, sock, command, allow_state_creating=None):
         """Raise CkpoolRefused when this command must not be sent."""
@@ -307,27 +416,175 @@ class CkpoolClient:
         """Send one command and return the reply text, or None when ckpool closed without one.
 
         ``expect_reply``: when True, EOF is an error (:class:`CkpoolNoReply`);
-        when False, EOF is the protocol's normal answer.
+        when False, EOF is the protocol's normal answer.  The call is bounded
+        by ``timeout`` (default: the client's) and by the run's
+        :class:`Deadline`, whichever ends first.
         """
-        self.check_command(sock, command, allow_state_creating)
+        return self.send_many(sock, [command], expect_reply=expect_reply, timeout=timeout,
+                              allow_state_creating=allow_state_creating, raise_first=True)[0]
+
+    def send_many(self, sock, commands, expect_reply=False, timeout=None, allow_state_creating=None,
+                  raise_first=False, batch=64):
+        """Send several commands to one socket at once, then collect every answer.
+
+        ckpool queues each message as soon as it has read it and works through
+        the queue in order, so writing all frames before waiting makes N slow
+        answers (a fresh connector answers on 5-second boundaries) cost one
+        wait instead of N.  At most ``batch`` connections are open at a time.
+        All of it is bounded by one deadline (``timeout``, cut to the run's).
+
+        :returns: a list with, per command, the reply text (None for EOF) or
+            the :class:`CkpoolError` it failed with (``raise_first`` raises
+            the first error instead).
+        """
+        commands = list(commands)
+        for command in commands:
+            self.check_command(sock, command, allow_state_creating)
         path = self.path(sock)
-        entry = dict(socket=sock, command=command, reply=None, ms=0.0)
-        self.audit.append(entry)
+        call_timeout, capped = self._call_timeout(sock, timeout, path, commands[0] if commands else None)
         started = time.monotonic()
-        progress = dict(sent=False)
+        end = started + call_timeout
+        results = []
+        for first in range(0, len(commands), batch):
+            chunk = commands[first:first + batch]
+            opened = []
+            for command in chunk:
+                entry = dict(socket=sock, command=command, reply=None, ms=0.0)
+                self.audit.append(entry)
+                try:
+                    conn = self._connect_and_send(path, command, end, call_timeout, capped)
+                except CkpoolError as exc:
+                    entry['error'] = exc.kind
+                    entry['ms'] = round((time.monotonic() - started) * 1000.0, 3)
+                    opened.append((entry, None, exc))
+                    continue
+                if not is_read_only(command):
+                    self.delivered.append((sock, command))
+                opened.append((entry, conn, None))
+            for entry, conn, error in opened:
+                if conn is not None:
+                    try:
+                        reply = self._receive(conn, path, entry['command'], end, call_timeout, capped)
+                        if reply is None and expect_reply:
+                            raise CkpoolNoReply('ckpool closed the connection without a reply where one is '
+                                                'required', path=path, command=entry['command'])
+                        entry['reply'] = reply
+                        error = None
+                    except CkpoolError as exc:
+                        exc.sent = True
+                        entry['error'] = exc.kind
+                        error = exc
+                    finally:
+                        conn.close()
+                        entry['ms'] = round((time.monotonic() - started) * 1000.0, 3)
+                if error is not None:
+                    if raise_first:
+                        for dummy, other, dummy2 in opened:
+                            if other is not None:
+                                other.close()
+                        raise error
+                    results.append(error)
+                else:
+                    results.append(entry['reply'])
+        return results
+
+    def _deadline_error(self, message, path, command, call_timeout, capped, sent):
+        if capped:
+            message = '%s (the deadline for all socket work of this run, %s = %.1f s, ended)' % (
+                message, self.deadline.what, self.deadline.budget)
+        exc = CkpoolDeadlineExceeded(message, path=path, command=command, timeout=call_timeout)
+        exc.sent = sent
+        return exc
+
+    def _check_path(self, path, command):
+        """Explain a path that is not a socket before trying to connect to it."""
         try:
-            reply = self._exchange(path, command, self._deadline_for(sock, timeout), started, progress)
-            if reply is None and expect_reply:
-                raise CkpoolNoReply('ckpool closed the connection without a reply where one is required',
-                                    path=path, command=command)
-            entry['reply'] = reply
-            return reply
-        except CkpoolError as exc:
-            entry['error'] = exc.kind
-            exc.sent = progress['sent']
+            st = os.stat(path)
+        except OSError:
+            return  # connect() reports ENOENT/EACCES with context
+        if not stat.S_ISSOCK(st.st_mode):
+            from_kind = 'a regular file' if stat.S_ISREG(st.st_mode) else (
+                'a directory' if stat.S_ISDIR(st.st_mode) else (
+                    'a FIFO' if stat.S_ISFIFO(st.st_mode) else 'not a socket'))
+            raise CkpoolNotASocket('%s is %s, not a unix socket: ckpool never leaves one there (is socket_dir '
+                                   'right?)' % (path, from_kind), path=path, command=command)
+
+    def _connect_and_send(self, path, command, end, call_timeout, capped):
+        """Connect, record the listening process (SO_PEERCRED), write the frame, shut down writing."""
+        self._check_path(path, command)
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            left = end - time.monotonic()
+            if left <= 0:
+                raise self._deadline_error('could not connect within %.1f s' % call_timeout, path, command,
+                                           call_timeout, capped, False)
+            try:
+                conn.settimeout(left)
+                conn.connect(path)
+            except socket.timeout:
+                raise self._deadline_error('could not connect within %.1f s (the socket serves one client at a '
+                                           'time; another client may hold it)' % call_timeout,
+                                           path, command, call_timeout, capped, False)
+            except (IOError, OSError) as exc:
+                raise self._connect_error(path, command, exc)
+            peer = _peer_credentials(conn)
+            if peer is not None:
+                self.peers[os.path.basename(path)] = peer
+            try:
+                conn.settimeout(max(0.001, end - time.monotonic()))
+                conn.sendall(encode_frame(command))
+            except socket.timeout:
+                raise self._deadline_error('could not write the command within %.1f s' % call_timeout, path,
+                                           command, call_timeout, capped, False)
+            except (IOError, OSError) as exc:
+                raise CkpoolError('socket error while writing: %s' % exc, path=path, command=command)
+            try:
+                conn.shutdown(socket.SHUT_WR)
+            except (IOError, OSError):
+                pass
+            return conn
+        except Exception:
+            conn.close()
             raise
-        finally:
-            entry['ms'] = round((time.monotonic() - started) * 1000.0, 3)
+
+    def _receive(self, conn, path, command, end, call_timeout, capped):
+        """Read one framed reply (None for EOF) before ``end``."""
+        def remaining():
+            left = end - time.monotonic()
+            if left <= 0:
+                raise socket.timeout()
+            return left
+
+        try:
+            header = self._recv_exact(conn, 4, remaining)
+            if not header:
+                return None
+            if len(header) < 4:
+                raise CkpoolMalformedReply('truncated reply: %d of 4 length bytes before EOF' % len(header),
+                                           path=path, command=command)
+            length = struct.unpack('<I', header)[0]
+            if length > self.max_reply:
+                raise CkpoolMalformedReply(
+                    'reply announces %d bytes, over the %d byte cap (not ckpool framing, or raise max_reply)'
+                    % (length, self.max_reply), path=path, command=command, announced=length)
+            body = self._recv_exact(conn, length, remaining)
+            if len(body) < length:
+                raise CkpoolMalformedReply('truncated reply: %d of %d announced bytes before EOF'
+                                           % (len(body), length), path=path, command=command)
+        except socket.timeout:
+            raise self._deadline_error('the command was delivered but no answer came within %.1f s'
+                                       % call_timeout, path, command, call_timeout, capped, True)
+        except CkpoolError:
+            raise
+        except (IOError, OSError) as exc:
+            if exc.errno in (errno.ECONNRESET, errno.EPIPE):
+                # ckpool closed on us: same as EOF for commands without reply
+                return None
+            raise CkpoolError('socket error: %s' % exc, path=path, command=command)
+        try:
+            return body.rstrip(b'\x00').decode('utf-8')
+        except UnicodeDecodeError:
+            raise CkpoolMalformedReply('reply is not UTF-8 text', path=path, command=command)
 
     def _reply_error(self, exc):
         """Mark the last call as failed by its reply (the command was sent) and return the error."""
@@ -335,66 +592,6 @@ class CkpoolClient:
         if self.audit:
             self.audit[-1]['error'] = exc.kind
         return exc
-
-    def _exchange(self, path, command, timeout, started, progress):
-        deadline = started + timeout
-
-        def remaining():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise socket.timeout()
-            return left
-
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            try:
-                sock.settimeout(remaining())
-                sock.connect(path)
-            except socket.timeout:
-                raise CkpoolDeadlineExceeded('could not connect within %.1f s (the socket serves one client '
-                                             'at a time; another client may hold it)' % timeout,
-                                             path=path, command=command, timeout=timeout)
-            except (IOError, OSError) as exc:
-                raise self._connect_error(path, command, exc)
-            try:
-                sock.settimeout(remaining())
-                sock.sendall(encode_frame(command))
-                progress['sent'] = True
-                try:
-                    sock.shutdown(socket.SHUT_WR)
-                except (IOError, OSError):
-                    pass
-                header = self._recv_exact(sock, 4, remaining)
-                if not header:
-                    return None
-                if len(header) < 4:
-                    raise CkpoolMalformedReply('truncated reply: %d of 4 length bytes before EOF' % len(header),
-                                               path=path, command=command)
-                length = struct.unpack('<I', header)[0]
-                if length > self.max_reply:
-                    raise CkpoolMalformedReply(
-                        'reply announces %d bytes, over the %d byte cap (not ckpool framing, or raise max_reply)'
-                        % (length, self.max_reply), path=path, command=command, announced=length)
-                body = self._recv_exact(sock, length, remaining)
-                if len(body) < length:
-                    raise CkpoolMalformedReply('truncated reply: %d of %d announced bytes before EOF'
-                                               % (len(body), length), path=path, command=command)
-            except socket.timeout:
-                raise CkpoolDeadlineExceeded('no answer within %.1f s' % timeout,
-                                             path=path, command=command, timeout=timeout)
-            except CkpoolError:
-                raise
-            except (IOError, OSError) as exc:
-                if exc.errno in (errno.ECONNRESET, errno.EPIPE):
-                    # ckpool closed on us: same as EOF for commands without reply
-                    return None
-                raise CkpoolError('socket error: %s' % exc, path=path, command=command)
-        finally:
-            sock.close()
-        try:
-            return body.rstrip(b'\x00').decode('utf-8')
-        except UnicodeDecodeError:
-            raise CkpoolMalformedReply('reply is not UTF-8 text', path=path, command=command)
 
     @staticmethod
     def _recv_exact(sock, count, remaining):
@@ -425,28 +622,54 @@ class CkpoolClient:
             except CkpoolError:
                 pass
             if pid is None:
-                reason = 'main.pid is missing'
+                reason = 'and there is no main.pid'
             elif not self.pid_alive(pid):
-                reason = 'pid %d from main.pid is not running' % pid
+                reason = 'and pid %d from main.pid is not running' % pid
             else:
-                reason = 'pid %d is alive but refuses connections (restarting?)' % pid
-            return CkpoolNotRunning('ckpool is not running: stale socket refuses connections, %s' % reason,
+                reason = ('although main.pid names pid %d, which is alive (a handover in progress, or a stale '
+                          'main.pid naming another process)' % pid)
+            return CkpoolNotRunning('ckpool is not running here: nothing listens on this socket (ckpool leaves '
+                                    'its socket files behind when it stops) %s' % reason,
                                     path=path, command=command, reason='stale_socket', pid=pid)
         if code in (errno.EACCES, errno.EPERM):
-            user, group, mode = _owner_text(path)
-            if user is None:
-                user, group, mode = _owner_text(self.socket_dir)
-                target = self.socket_dir
-            else:
-                target = path
-            msg = ('permission denied as user %s: %s is owned by %s:%s mode %s; run as %s or add %s to group %s '
-                   '(ckpool makes its sockets 0770 and the directory 0750)'
-                   % (_identity(), target, user, group, oct(mode) if mode is not None else '?', user,
-                      _identity(), group))
-            return CkpoolPermissionDenied(msg, path=path, command=command, owner=user, group=group)
+            return CkpoolPermissionDenied(self._permission_text(path), path=path, command=command)
         if code in (errno.ENOTSOCK, errno.EPROTOTYPE):
-            return CkpoolError('%s is not a unix stream socket' % path, path=path, command=command)
+            return CkpoolNotASocket('%s is not a unix stream socket' % path, path=path, command=command)
         return CkpoolError('cannot connect: %s' % exc, path=path, command=command)
+
+    def _permission_text(self, path):
+        """Explain why connecting was refused: which of directory and socket denies, and who may connect."""
+        me = _identity()
+        try:
+            os.stat(self.socket_dir)
+        except OSError:
+            return ('permission denied as user %s: a directory on the way to %s does not let this user in (ckpool '
+                    'makes its socket directory 0750 for its own user and group)' % (me, self.socket_dir))
+        d_user, d_group, d_mode = _owner_text(self.socket_dir)
+        if not os.access(self.socket_dir, os.X_OK):
+            return ('permission denied as user %s: the socket directory %s (owner %s:%s, mode %s) does not let '
+                    'this user reach its sockets (ckpool makes it 0750: run as %s or a member of group %s)'
+                    % (me, self.socket_dir, d_user, d_group, oct(d_mode), d_user, d_group))
+        user, group, mode = _owner_text(path)
+        if mode is None:
+            return 'permission denied as user %s connecting to %s' % (me, path)
+        allowed = []
+        if mode & 0o200:
+            allowed.append('its owner %s' % user)
+        if mode & 0o020:
+            allowed.append('members of group %s' % group)
+        if mode & 0o002:
+            allowed.append('every user')
+        if not allowed:
+            return ('permission denied as user %s: %s has mode %s (owner %s:%s), which lets nobody but root connect '
+                    '(ckpool makes its sockets 0770: something changed this one)' % (me, path, oct(mode), user, group))
+        if not mode & 0o020:
+            return ('permission denied as user %s: %s has mode %s (owner %s:%s), which lets only %s connect '
+                    '(ckpool makes its sockets 0770: something changed this one)'
+                    % (me, path, oct(mode), user, group, ' and '.join(allowed)))
+        return ('permission denied as user %s: %s is owned by %s:%s mode %s; run as %s or add %s to group %s '
+                '(ckpool makes its sockets 0770 and the directory 0750)'
+                % (me, path, user, group, oct(mode), user, me, group))
 
     # -- protocol verbs ----------------------------------------------------------
     def ping(self, sock='listener', timeout=None):
@@ -492,7 +715,9 @@ class CkpoolClient:
 
     def set_loglevel(self, level, timeout=None):
         """``loglevel=N`` on the listener, the only socket that range-checks."""
-        command = 'loglevel=%d' % int(level)
+        if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level <= 7:
+            raise CkpoolRefused('log level must be an integer from 0 to 7, got %r' % (level,))
+        command = 'loglevel=%d' % level
         reply = self.send('listener', command, expect_reply=True, timeout=timeout)
         if reply == 'success':
             return reply
@@ -510,7 +735,8 @@ class CkpoolClient:
 
         The caller validates host and port; here only what would change the command is refused."""
         host = str(host)
-        if not host or any(c in host for c in ',: ') or not isinstance(port, int) or not 0 < port < 65536:
+        if (not host or any(c in host for c in ',: ') or isinstance(port, bool) or not isinstance(port, int)
+                or not 0 < port < 65536):
             raise CkpoolRefused('invalid redirect target %r:%r' % (host, port))
         return self.listener_verb('reconnect:%s,%d' % (host, port), timeout=timeout)
 
@@ -525,10 +751,35 @@ class CkpoolClient:
                 path=self.path('stratifier'), command='dropall', reply=reply))
         return reply
 
+    @staticmethod
+    def _client_id(client_id):
+        if isinstance(client_id, bool) or not isinstance(client_id, int) or not 0 <= client_id < 2 ** 63:
+            raise CkpoolRefused('client id must be a non-negative 64-bit integer, got %r' % (client_id,))
+        return 'dropclient=%d' % client_id
+
     def dropclient(self, client_id, timeout=None):
         """``dropclient=ID`` on the connector: closes that miner's TCP connection at once.
 
         The connector answers nothing (EOF) by protocol."""
-        if not isinstance(client_id, int) or isinstance(client_id, bool) or client_id < 0:
-            raise CkpoolRefused('client id must be a non-negative integer, got %r' % (client_id,))
-        return self.send('connector', 'dropclient=%d' % client_id, expect_reply=False, timeout=timeout)
+        return self.send('connector', self._client_id(client_id), expect_reply=False, timeout=timeout)
+
+    def dropclients(self, client_ids, timeout=None):
+        """``dropclient=ID`` for several ids at once (see :meth:`send_many`).
+
+        :returns: ``[(id, None or the CkpoolError)]``; a reply (the connector
+            never sends one) counts as an error too.
+        """
+        client_ids = list(client_ids)
+        commands = [self._client_id(cid) for cid in client_ids]
+        outcome = []
+        for cid, result in zip(client_ids, self.send_many('connector', commands, timeout=timeout)):
+            if isinstance(result, CkpoolError):
+                outcome.append((cid, result))
+            elif result is not None:
+                exc = CkpoolMalformedReply('the connector answered %r to dropclient; ckpool closes without a reply'
+                                           % (result,), path=self.path('connector'), command='dropclient=%d' % cid)
+                exc.sent = True
+                outcome.append((cid, exc))
+            else:
+                outcome.append((cid, None))
+        return outcome

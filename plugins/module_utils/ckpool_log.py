@@ -1,41 +1,89 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, ckpool.fleet contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Reading ckpool's human log ``LOGDIR/NAME.log``.
+"""Reading ckpool's human log ``LOGDIR/NAME.log``, aware that miners can forge lines in it.
 
-Runs on the managed host (Python 3.6+, standard library only).  Lines look like
-``[YYYY-MM-DD HH:MM:SS.mmm] message`` in the host's local time.  The log is
-read **backwards from the end** with a byte bound (:class:`ReverseLineReader`),
-never loaded whole.
+Runs on the managed host (Python 3.6+, standard library only).  ckpool writes
+records as ``[YYYY-MM-DD HH:MM:SS.mmm] message`` (local time) followed by a
+newline.  The log is read **backwards from the end** with a byte bound
+(:class:`ReverseLineReader`), never loaded whole.
+
+**Miners write into this log.**  ckpool embeds worker names verbatim
+(``Authorised client ID ADDR worker WORKER as user USER``, ``Dropped client
+ID ADDR user USER worker WORKER``, ``Solved and confirmed block H by
+WORKER``...), newlines included, so a worker name can add whole lines that
+look like ckpool's own, stamp included.  What a miner cannot do:
+
+* write more than one stratum message of 1024 bytes (ckpool's
+  ``MAX_MSGSIZE``) per record, so a record carrying miner text spans at most
+  a few KiB (:data:`FORGERY_SPAN`, 4 KiB, is used);
+* hide the break: ckpool's own text before and after the worker name stays
+  where it is, so the record the forged lines sit in is left broken (a line
+  without a valid stamp, an ``Authorised``/``Dropped`` line cut short) unless
+  the whole name was crafted to leave none; a user name (which ckpool cuts at
+  the first ``.`` or ``_``) cannot even contain a complete stamp;
+* choose the order of ckpool's own stamps: a forged stamp that does not fit
+  between its neighbours shows;
+* claim a client id without colliding with the genuine record of that id.
+
+So every line within :data:`FORGERY_SPAN` bytes of a sign of tampering (a
+line without a valid stamp, a cut ``Authorised``/``Dropped`` record, a stamp
+out of order with its neighbours or in the future) is **tainted** and never
+acted on (:func:`scan_log`); :func:`client_sessions` also refuses a client id
+claimed by more than one user and any id when the log read does not reach the
+start of the current process; :func:`solved_blocks` reports tainted block
+records separately.  The limit, stated in the modules' docs: a worker name
+crafted to leave no broken record at all can still add an untainted line; it
+can then not make a module drop another user's connection (the ids collide)
+but it can make one look closed, claim a connection that never authorised,
+or add a block record.
 """
 
-import errno
+import bisect
 import os
 import re
 import time
 
-from ansible_collections.ckpool.fleet.plugins.module_utils.safe_files import CkpoolFileError, CkpoolFileMissing
+from ansible_collections.ckpool.fleet.plugins.module_utils.safe_files import (
+    CkpoolFileError,
+    open_regular,
+)
 from ansible_collections.ckpool.fleet.plugins.module_utils.usernames import worker_user
 
 
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
-"""Default bound for reading ``ckpool.log`` from its end (16 MiB)."""
+"""Default bound for reading the log from its end (16 MiB)."""
 
 DEFAULT_BLOCK_SIZE = 64 * 1024
 """Block size used when reading a log file backwards."""
-_LOG_TIME_RE = re.compile(
-    r'^\[(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?\] ?'
-)
-_AUTH_RE = re.compile(r'Authorised client (\d+) (\S+) worker (.*) as user (.*?)\s*$')
-_DROPPED_RE = re.compile(r'Dropped client (\d+) ')
-_CONNECTOR_DROPPED_RE = re.compile(r'Connector dropped client id: (\d+)')
-_RDHUP_RE = re.compile(r'Client id (\d+) fd \d+ RDHUP')
-_DROPALL_RE = re.compile(r'Dropped \d+ instances for dropall request')
-_SOLVED_RE = re.compile(r'Solved and confirmed block (\d+)(?: by (.*?))?\s*$')
-_ACCEPTED_TEXT = 'BLOCK ACCEPTED!'
+
+FORGERY_SPAN = 4096
+"""Bytes around a sign of tampering within which every line is distrusted.
+
+ckpool reads at most 1024 bytes per stratum message (``MAX_MSGSIZE``), so the
+miner-controlled text of one record (a worker name, plus the user name derived
+from it) is at most about 1.2 KiB; 4 KiB leaves room for records that carry
+two miner strings (a fork logging the user agent beside the worker)."""
+
+STAMP_TOLERANCE = 1.0
+"""Seconds a stamp may run backwards against the line before it (ckpool's threads
+take their stamps a little before the logger thread writes them)."""
+
+FUTURE_TOLERANCE = 120.0
+"""Seconds a stamp may lie in the future of the reader's clock."""
 
 BLOCK_PAIR_WINDOW = 10.0
 """Seconds between ``BLOCK ACCEPTED!`` and its ``Solved and confirmed`` line."""
+
+# Stamps are exactly "[YYYY-MM-DD HH:MM:SS.mmm] " with ASCII digits (str's \d would take any digit).
+_LOG_TIME_RE = re.compile(r'^\[([0-9]{4})-([0-9]{2})-([0-9]{2}) ([0-9]{2}):([0-9]{2}):([0-9]{2})\.([0-9]{3})\] ')
+_AUTH_RE = re.compile(r'^Authorised client ([0-9]+) (?:(\S+) )?(?:to proxy [0-9]+:[0-9]+, )?worker (.*) as user (.*)$')
+_DROPPED_RE = re.compile(r'^Dropped client ([0-9]+) (\S+) user (.*) worker (.*)$')
+_CONNECTOR_DROPPED_RE = re.compile(r'^Connector dropped client id: ([0-9]+)$')
+_RDHUP_RE = re.compile(r'^Client id ([0-9]+) fd [0-9]+ RDHUP')
+_DROPALL_RE = re.compile(r'^Dropped [0-9]+ instances for dropall request$')
+_SOLVED_RE = re.compile(r'^Solved and confirmed block ([0-9]+)(?: by (.+))?$')
+_ACCEPTED_TEXT = 'BLOCK ACCEPTED!'
 
 
 class ReverseLineReader(object):
@@ -44,8 +92,16 @@ class ReverseLineReader(object):
     At most ``max_bytes`` bytes from the end of the file are read, in blocks of
     ``block_size``.  Only complete lines are produced: a last line still
     being written (no trailing newline) is skipped, and when the bound stops
-    the reader, the partial line at the cut is dropped.  Lines are decoded as
-    UTF-8 (invalid bytes replaced) without their line terminator.
+    the reader, the partial line at the cut is dropped.  Lines are split on
+    ``\\n`` only (as ckpool writes them) and decoded as UTF-8 (invalid bytes
+    replaced) without their line terminator.
+
+    The file is opened by ``opener`` (a callable returning a file descriptor)
+    or, by default, by path non-blocking and checked to be a regular file
+    (:func:`~safe_files.open_regular`): a FIFO in its place fails at once
+    instead of hanging.  Pass an opener from
+    :func:`~safe_files.open_file_below` to read below a log directory
+    without following links.
 
     After (or during) iteration:
 
@@ -57,15 +113,16 @@ class ReverseLineReader(object):
     :ivar size: file size when opened.
 
     :raises CkpoolFileMissing: (on iteration) the file does not exist.
-    :raises CkpoolFileError: (on iteration) it cannot be read.
+    :raises CkpoolFileError: (on iteration) it cannot be read or is not a regular file.
     """
 
-    def __init__(self, path, max_bytes=DEFAULT_MAX_BYTES, block_size=DEFAULT_BLOCK_SIZE):
+    def __init__(self, path, max_bytes=DEFAULT_MAX_BYTES, block_size=DEFAULT_BLOCK_SIZE, opener=None):
         if max_bytes is None or isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes <= 0:
             raise ValueError('max_bytes must be a positive integer, got %r' % (max_bytes,))
-        if not isinstance(block_size, int) or block_size <= 0:
+        if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size <= 0:
             raise ValueError('block_size must be a positive integer, got %r' % (block_size,))
         self.path = path
+        self.opener = opener
         self.max_bytes = max_bytes
         self.block_size = block_size
         self.bound_hit = False
@@ -80,22 +137,20 @@ class ReverseLineReader(object):
             raw = raw[:-1]
         return raw.decode('utf-8', 'replace')
 
-    def _open(self):
-        """Open the file for reading, mapping OS errors to CkpoolFileError."""
-        try:
-            return open(self.path, 'rb')
-        except OSError as exc:
-            if exc.errno == errno.ENOENT:
-                raise CkpoolFileMissing(self.path, 'no such file')
-            if exc.errno in (errno.EACCES, errno.EPERM):
-                raise CkpoolFileError(self.path, 'permission denied (the reading user needs read access '
-                                                 'to ckpool\'s log directory)')
-            raise CkpoolFileError(self.path, exc.strerror or str(exc))
+    def _open_fd(self):
+        if self.opener is not None:
+            return self.opener()
+        return open_regular(self.path)
 
     def __iter__(self):
-        handle = self._open()
-        with handle:
-            pos = os.fstat(handle.fileno()).st_size
+        for dummy, dummy2, text in self.lines_with_offsets():
+            yield text
+
+    def lines_with_offsets(self):
+        """Yield ``(start offset, length in bytes, text)`` per complete line, newest first."""
+        fd = self._open_fd()
+        try:
+            pos = os.fstat(fd).st_size
             self.size = pos
             pending = []          # raw chunks, newest first, not yet containing a usable newline
             seen_end = False      # located the newline that ends the last complete line
@@ -104,7 +159,8 @@ class ReverseLineReader(object):
                     self.reached_start = True
                     if seen_end:
                         # The first line of the file: complete, possibly empty.
-                        yield self._decode(b''.join(reversed(pending)))
+                        raw = b''.join(reversed(pending))
+                        yield 0, len(raw), self._decode(raw)
                     return
                 if self.bytes_read >= self.max_bytes:
                     self.bound_hit = True
@@ -112,8 +168,7 @@ class ReverseLineReader(object):
                 want = min(self.block_size, pos, self.max_bytes - self.bytes_read)
                 pos -= want
                 try:
-                    handle.seek(pos)
-                    chunk = handle.read(want)
+                    chunk = os.pread(fd, want, pos)
                 except OSError as exc:
                     raise CkpoolFileError(self.path, exc.strerror or str(exc))
                 if len(chunk) < want:
@@ -122,23 +177,26 @@ class ReverseLineReader(object):
                     self.bound_hit = True
                     return
                 self.bytes_read += want
-                if b'\n' not in chunk:
-                    pending.append(chunk)
-                    continue
                 pending.append(chunk)
+                if b'\n' not in chunk:
+                    continue
                 buf = b''.join(reversed(pending))
                 pending = []
                 if not seen_end:
-                    cut = buf.rfind(b'\n')
-                    buf = buf[:cut]
+                    buf = buf[:buf.rfind(b'\n')]
                     seen_end = True
                 parts = buf.split(b'\n')
                 pending.append(parts[0])
+                end = pos + len(buf)
                 for raw in reversed(parts[1:]):
-                    yield self._decode(raw)
+                    start = end - len(raw)
+                    yield start, len(raw), self._decode(raw)
+                    end = start - 1
+        finally:
+            os.close(fd)
 
 
-def tail_lines(path, max_bytes=DEFAULT_MAX_BYTES):
+def tail_lines(path, max_bytes=DEFAULT_MAX_BYTES, opener=None):
     """Return the complete lines in the last ``max_bytes`` bytes of ``path``.
 
     :returns: ``(lines, bound_hit)``: the lines oldest first (without line
@@ -147,7 +205,7 @@ def tail_lines(path, max_bytes=DEFAULT_MAX_BYTES):
     :raises CkpoolFileMissing: no such file.
     :raises CkpoolFileError: unreadable.
     """
-    reader = ReverseLineReader(path, max_bytes=max_bytes)
+    reader = ReverseLineReader(path, max_bytes=max_bytes, opener=opener)
     lines = list(reader)
     lines.reverse()
     return lines, reader.bound_hit
@@ -160,24 +218,28 @@ class _LogTimeCache(object):
         self._second = None
         self._base = None
 
-    def parse(self, line):
-        """Return the unix time of ``line``'s stamp, or None."""
+    def split(self, line):
+        """Return ``(unix time or None, message)``; the message is the whole line without a valid stamp."""
         match = _LOG_TIME_RE.match(line)
         if match is None:
-            return None
+            return None, line
         second = match.group(0)[1:20]
         if second != self._second:
+            fields = [int(match.group(i)) for i in range(1, 7)]
+            if not (1 <= fields[1] <= 12 and 1 <= fields[2] <= 31 and fields[3] <= 23 and fields[4] <= 59
+                    and fields[5] <= 60):
+                return None, line
             try:
-                fields = [int(match.group(i)) for i in range(1, 7)]
                 base = time.mktime((fields[0], fields[1], fields[2], fields[3], fields[4], fields[5], 0, 0, -1))
             except (OverflowError, ValueError):
-                return None
+                return None, line
             self._second = second
             self._base = base
-        fraction = match.group(7)
-        if fraction:
-            return self._base + int(fraction) / float(10 ** len(fraction))
-        return self._base
+        return self._base + int(match.group(7)) / 1000.0, line[match.end():]
+
+    def parse(self, line):
+        """Return the unix time of ``line``'s stamp, or None."""
+        return self.split(line)[0]
 
 
 def parse_log_time(line):
@@ -187,156 +249,333 @@ def parse_log_time(line):
     so it is converted with ``time.mktime`` in the reader's time zone, which
     is the same host's.  In the hour repeated when daylight saving time ends
     the stamp is ambiguous and ``mktime`` picks one of the two readings.
-    Returns ``None`` for a line without a valid stamp.
+    Returns ``None`` for a line without a valid stamp (exactly three digits
+    of milliseconds, ASCII digits, a real date).
     """
     return _LogTimeCache().parse(line)
 
 
-def _log_message(line):
-    """Return the message part of a log line (after the stamp)."""
-    match = _LOG_TIME_RE.match(line)
-    if match is None:
-        return line
-    return line[match.end():]
+class LogScan(object):
+    """The result of :func:`scan_log`: classified records and the tainted byte ranges.
+
+    :ivar entries: interesting records, oldest first: dicts with ``kind``
+        (``auth``, ``dropped``, ``gone``, ``dropall``, ``accepted``,
+        ``solved``), ``start``/``end`` byte offsets, ``stamp`` and the parsed
+        fields.
+    :ivar signs: ``[(start, end, reason)]`` of every sign of tampering found.
+    :ivar complete: the read covered everything since ``since`` (or the whole
+        file without ``since``).
+    :ivar bound_hit: the byte bound stopped the read first.
+    :ivar bytes_read: bytes read.
+    :ivar first_stamp: the oldest stamp read (None without any).
+    """
+
+    def __init__(self):
+        self.entries = []
+        self.signs = []
+        self.complete = False
+        self.bound_hit = False
+        self.bytes_read = 0
+        self.first_stamp = None
+        self._starts = []
+        self._ends = []
+
+    def finish(self, span):
+        """Merge the tainted ranges (each sign widened by ``span`` bytes on both sides)."""
+        ranges = sorted((max(0, start - span), end + span) for start, end, dummy in self.signs)
+        merged = []
+        for start, end in ranges:
+            if merged and start <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], end)
+            else:
+                merged.append([start, end])
+        self._starts = [item[0] for item in merged]
+        self._ends = [item[1] for item in merged]
+        self.entries.reverse()
+
+    def tainted(self, entry):
+        """True when ``entry``'s bytes overlap a tainted range."""
+        index = bisect.bisect_right(self._starts, entry['end']) - 1
+        return index >= 0 and self._ends[index] >= entry['start']
+
+    def reasons_near(self, entry, span=FORGERY_SPAN):
+        """The reasons of the signs of tampering within ``span`` bytes of ``entry`` (deduplicated)."""
+        found = []
+        for start, end, reason in self.signs:
+            if start - span <= entry['end'] and end + span >= entry['start'] and reason not in found:
+                found.append(reason)
+        return found
 
 
-def client_sessions(logpath, user, since=None, max_bytes=DEFAULT_MAX_BYTES):
-    """Find the stratum clients of ``user`` that are connected according to ``ckpool.log``.
+def _classify(message, line, start, end, stamp, scan):
+    """Append the entry a message makes to ``scan`` (or a sign of tampering for a cut record)."""
+    first = message[:1]
+    if first == 'A' and message.startswith('Authorised client '):
+        match = _AUTH_RE.match(message)
+        if match is None:
+            scan.signs.append((start, end, 'an "Authorised client" record cut short (a line break in a worker name)'))
+            return
+        worker, user = match.group(3), match.group(4)
+        scan.entries.append(dict(kind='auth', start=start, end=end, stamp=stamp, id=int(match.group(1)),
+                                 address=match.group(2), worker=worker, user=user,
+                                 consistent=worker_user(worker) == user, message=message))
+    elif first == 'D' and message.startswith('Dropped '):
+        if message.startswith('Dropped client '):
+            match = _DROPPED_RE.match(message)
+            if match is None:
+                scan.signs.append((start, end, 'a "Dropped client" record cut short (a line break in a worker name)'))
+                return
+            scan.entries.append(dict(kind='dropped', start=start, end=end, stamp=stamp, id=int(match.group(1)),
+                                     message=message))
+        elif _DROPALL_RE.match(message):
+            scan.entries.append(dict(kind='dropall', start=start, end=end, stamp=stamp))
+    elif first == 'C':
+        match = _CONNECTOR_DROPPED_RE.match(message) or _RDHUP_RE.match(message)
+        if match:
+            scan.entries.append(dict(kind='gone', start=start, end=end, stamp=stamp, id=int(match.group(1))))
+    elif first == 'B' and message == _ACCEPTED_TEXT:
+        scan.entries.append(dict(kind='accepted', start=start, end=end, stamp=stamp, line=line))
+    elif first == 'S' and message.startswith('Solved and confirmed block '):
+        match = _SOLVED_RE.match(message)
+        if match:
+            scan.entries.append(dict(kind='solved', start=start, end=end, stamp=stamp, height=int(match.group(1)),
+                                     worker=match.group(2), line=line))
 
-    Reads the log backwards (newest first) and decides each client id by its
-    **newest** event:
 
-    * ``Authorised client ID ADDRESS worker WORKER as user USER``: connected
-      (kept when USER equals ``user``, case-sensitive);
-    * ``Dropped client ID ...`` (notice level), ``Connector dropped client id: ID``
-      and ``Client id ID fd N RDHUP`` (info level): gone;
-    * ``Dropped N instances for dropall request``: every client authorised
-      before it is gone, so reading stops there.
+def scan_log(reader, since=None, now=None, span=FORGERY_SPAN):
+    """Read the end of a ckpool log once, backwards, classifying records and finding signs of tampering.
 
-    Reading also stops at the first line older than ``since`` (the current
-    process's start time: older lines belong to an earlier process and its
-    ids mean nothing now) and at ``max_bytes`` from the end.
+    :param reader: a :class:`ReverseLineReader`.
+    :param since: unix time the current process started: records older than
+        it (by more than :data:`STAMP_TOLERANCE`) are not classified, and
+        reading stops after ``span`` bytes of such records in a row (a forged
+        old stamp inside newer records cannot end the window early).  None
+        reads up to the bound.
+    :param now: the reader's clock, for stamps in the future (default: now).
+    :returns: a :class:`LogScan`.  ``complete`` is false when the bound
+        stopped the read, or when the file (a rotated log) starts after
+        ``since``.
+    """
+    if now is None:
+        now = time.time()
+    scan = LogScan()
+    cache = _LogTimeCache()
+    newer = None          # (stamp, start, end) of the nearest newer stamped line
+    old_run = 0           # bytes of consecutive records older than since
+    stopped = False
+    oldest = None
+    for start, length, text in reader.lines_with_offsets():
+        end = start + length
+        stamp, message = cache.split(text)
+        if stamp is None:
+            scan.signs.append((start, end, 'a line without a valid time stamp (the rest of a record broken by a '
+                                           'line break in a worker name)'))
+            if old_run:
+                old_run += length + 1
+            continue
+        oldest = stamp
+        if stamp > now + FUTURE_TOLERANCE:
+            scan.signs.append((start, end, 'a time stamp in the future'))
+        if newer is not None and stamp > newer[0] + STAMP_TOLERANCE:
+            scan.signs.append((start, end, 'a time stamp later than the line after it'))
+            scan.signs.append((newer[1], newer[2], 'a time stamp earlier than the line before it'))
+        newer = (stamp, start, end)
+        if since is not None and stamp < since - STAMP_TOLERANCE:
+            old_run += length + 1
+            if old_run >= span:
+                stopped = True
+                break
+            continue
+        old_run = 0
+        _classify(message, text, start, end, stamp, scan)
+    scan.bytes_read = reader.bytes_read
+    scan.first_stamp = oldest
+    if stopped:
+        scan.complete = True
+    elif reader.reached_start:
+        # A rotated log whose first record is younger than the process misses the process's beginning.
+        scan.complete = since is None or (oldest is not None and oldest <= since + STAMP_TOLERANCE) or old_run > 0
+    scan.bound_hit = reader.bound_hit and not scan.complete
+    scan.finish(span)
+    return scan
 
-    :param since: unix time; ``None`` reads back as far as the bound allows.
-    :returns: ``{"sessions": [{"id": int, "address", "worker",
-        "authorised_at": float}] (sorted by id), "bound_hit": bool, "complete":
-        bool, "bytes_read": int}``.  ``complete`` is true when the history
-        since the process start (or the whole file, or a ``dropall``) was
-        covered; when false (``bound_hit``), a client authorised before the
-        window may be missing.
+
+def _expected_drop_messages(claim):
+    """The exact ``Dropped client`` messages ckpool writes for the session of ``claim``."""
+    text = 'Dropped client %d %s user %s worker %s' % (claim['id'], claim['address'], claim['user'], claim['worker'])
+    return (text, text + ' ')
+
+
+def client_sessions(logpath, user, since=None, max_bytes=DEFAULT_MAX_BYTES, opener=None, now=None):
+    """Find the stratum clients of ``user`` that are connected according to the log, beyond doubt.
+
+    Reads the log backwards from the end (at most ``max_bytes``) down to the
+    start of the current process (``since``), then decides per client id:
+
+    * **refused** (never acted on, listed with the reason) when the id is
+      claimed by ``Authorised client`` records of more than one user
+      (``claimed_by_several_users``); when the read did not reach the
+      process start, so an earlier claim on the id may not have been read
+      (``log_incomplete``); when a claim lies within :data:`FORGERY_SPAN`
+      bytes of a sign of tampering (``broken_record``); when a claim's user
+      is not the one ckpool derives from its worker name
+      (``inconsistent_record``);
+    * **gone** when, after its last claim, an untainted record says it
+      closed: ``Dropped client`` with exactly the claim's id, address, user
+      and worker; ``Connector dropped client id`` or ``Client id ... RDHUP``
+      (info level); ``Dropped N instances for dropall request``;
+    * **connected** otherwise.
+
+    :param since: unix time the current process started (``None``: the
+        whole file is taken as the current process's, complete only when the
+        read reaches its start).
+    :returns: ``{"sessions": [{"id", "address", "worker", "authorised_at"}]
+        (connected, by id), "refused": [{"id", "reason", "detail", "claims":
+        [{"user", "worker", "address", "authorised_at"}]}], "gone": [{"id",
+        "worker", "closed_by"}], "complete": bool, "bound_hit": bool,
+        "bytes_read": int, "signs_of_tampering": int}``.
     :raises ValueError: ``user`` is not a non-empty string.
     :raises CkpoolFileMissing: the log does not exist.
-    :raises CkpoolFileError: it cannot be read.
+    :raises CkpoolFileError: it cannot be read (or is not a regular file).
     """
     if not isinstance(user, str) or not user:
         raise ValueError('user must be a non-empty string, got %r' % (user,))
-    reader = ReverseLineReader(logpath, max_bytes=max_bytes)
-    times = _LogTimeCache()
-    resolved = set()
+    reader = ReverseLineReader(logpath, max_bytes=max_bytes, opener=opener)
+    scan = scan_log(reader, since=since, now=now)
+    claims = {}
+    closers = []
+    for entry in scan.entries:
+        if entry['kind'] == 'auth':
+            claims.setdefault(entry['id'], []).append(entry)
+        elif entry['kind'] in ('dropped', 'gone', 'dropall'):
+            closers.append(entry)
+    complete = scan.complete
     sessions = []
-    stopped = False
-    for line in reader:
-        stamp = times.parse(line)
-        if stamp is None:
+    refused = []
+    gone = []
+    for client_id in sorted(claims):
+        found = claims[client_id]
+        mine = [c for c in found if c['user'] == user]
+        if not mine:
             continue
-        if since is not None and stamp < since:
-            stopped = True
-            break
-        message = _log_message(line)
-        match = _AUTH_RE.match(message)
-        if match:
-            client_id = int(match.group(1))
-            if client_id in resolved:
+        described = [dict(user=c['user'], worker=c['worker'], address=c['address'], authorised_at=c['stamp'])
+                     for c in found]
+        users = sorted(set(c['user'] for c in found))
+        reason = detail = None
+        if len(users) > 1:
+            reason = 'claimed_by_several_users'
+            detail = 'client id %d is claimed by the log records of %d users (%s): at least one is forged' % (
+                client_id, len(users), ', '.join(repr(u) for u in users))
+        elif not complete:
+            reason = 'log_incomplete'
+            detail = ('the log was not read back to the start of the current process (raise log_max_bytes): an '
+                      'earlier record may give client id %d to another user' % client_id)
+        else:
+            tainted = [c for c in found if scan.tainted(c)]
+            if tainted:
+                reason = 'broken_record'
+                detail = 'the authorisation of client id %d lies within %d bytes of %s' % (
+                    client_id, FORGERY_SPAN, '; '.join(scan.reasons_near(tainted[0])))
+            elif not all(c['consistent'] for c in found):
+                reason = 'inconsistent_record'
+                detail = ('a record of client id %d names a user that ckpool would not derive from its worker name'
+                          % client_id)
+        if reason is not None:
+            refused.append(dict(id=client_id, reason=reason, detail=detail, claims=described))
+            continue
+        last = found[-1]
+        expected = _expected_drop_messages(last)
+        closed_by = None
+        for closer in closers:
+            if closer['start'] <= last['start'] or scan.tainted(closer):
                 continue
-            resolved.add(client_id)
-            if match.group(4) == user:
-                sessions.append({
-                    'id': client_id,
-                    'address': match.group(2),
-                    'worker': match.group(3),
-                    'authorised_at': stamp,
-                })
-            continue
-        match = (_DROPPED_RE.match(message) or _CONNECTOR_DROPPED_RE.match(message)
-                 or _RDHUP_RE.match(message))
-        if match:
-            resolved.add(int(match.group(1)))
-            continue
-        if _DROPALL_RE.match(message):
-            stopped = True
-            break
-    sessions.sort(key=lambda item: item['id'])
-    complete = stopped or reader.reached_start
+            if closer['kind'] == 'dropall':
+                closed_by = 'dropall'
+            elif closer['id'] != client_id:
+                continue
+            elif closer['kind'] == 'gone':
+                closed_by = 'connector'
+            elif closer['message'] in expected:
+                closed_by = 'dropped'
+            if closed_by:
+                break
+        if closed_by:
+            gone.append(dict(id=client_id, worker=last['worker'], closed_by=closed_by))
+        else:
+            sessions.append(dict(id=client_id, address=last['address'], worker=last['worker'],
+                                 authorised_at=last['stamp']))
     return {
         'sessions': sessions,
-        'bound_hit': reader.bound_hit and not complete,
+        'refused': refused,
+        'gone': gone,
         'complete': complete,
-        'bytes_read': reader.bytes_read,
+        'bound_hit': scan.bound_hit,
+        'bytes_read': scan.bytes_read,
+        'signs_of_tampering': len(scan.signs),
     }
 
 
-def solved_blocks(logpath, limit=20, max_bytes=DEFAULT_MAX_BYTES):
-    """List the blocks the pool solved, newest first, from ``ckpool.log``.
+def solved_blocks(logpath, limit=20, max_bytes=DEFAULT_MAX_BYTES, opener=None, now=None):
+    """List the blocks the pool solved, newest first, from the log, separating suspicious records.
 
-    A block is a ``Solved and confirmed block H by WORKER`` line (older ckpool
-    versions omit ``by WORKER``: worker and user are then ``None``); the
-    ``BLOCK ACCEPTED!`` line that ckpool logs just before it (within
-    ``BLOCK_PAIR_WINDOW`` seconds) marks it ``accepted``.  A ``BLOCK
-    ACCEPTED!`` without a confirmation line is reported alone with height,
+    A block is a ``Solved and confirmed block H by WORKER`` record (older
+    ckpool versions omit ``by WORKER``: worker and user are then ``None``);
+    the ``BLOCK ACCEPTED!`` record ckpool logs just before it (within
+    :data:`BLOCK_PAIR_WINDOW` seconds) marks it ``accepted``; a ``BLOCK
+    ACCEPTED!`` without a confirmation record is listed alone with height,
     worker and user ``None``.  The user is derived from the worker name the
-    way ckpool does it (:func:`worker_user`: ``testuser.rig1`` -> ``testuser``).
+    way ckpool does it (``testuser.rig1`` -> ``testuser``).
 
-    :param limit: maximum number of blocks returned (positive integer).
-    :returns: ``{"blocks": [{"time": float unix, "height": int or None,
-        "worker", "user", "accepted": bool, "line": the log line}],
-        "bound_hit": bool, "complete": bool}``; ``complete`` is true when
-        ``limit`` blocks were found or the whole file was searched.
+    A block whose records lie within :data:`FORGERY_SPAN` bytes of a sign of
+    tampering (see :func:`scan_log`) is not reported as a block but in
+    ``suspicious``, with ``reason``.
+
+    :param limit: maximum number of blocks (and of suspicious records) returned.
+    :returns: ``{"blocks": [{"time", "height", "worker", "user", "accepted",
+        "line"}], "suspicious": [same + "reason"], "bound_hit": bool,
+        "complete": bool}``; ``complete`` is true when the whole file was
+        searched.
     :raises CkpoolFileMissing: the log does not exist.
-    :raises CkpoolFileError: it cannot be read.
+    :raises CkpoolFileError: it cannot be read (or is not a regular file).
     """
     if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
         raise ValueError('limit must be a positive integer, got %r' % (limit,))
-    reader = ReverseLineReader(logpath, max_bytes=max_bytes)
-    times = _LogTimeCache()
-    blocks = []
-    stop_before = None   # once full, keep reading only to pair the last block
-    for line in reader:
-        stamp = times.parse(line)
-        if stamp is None:
-            continue
-        if stop_before is not None and stamp < stop_before:
-            break
-        message = _log_message(line)
-        match = _SOLVED_RE.match(message)
-        if match:
-            if len(blocks) >= limit:
-                continue
-            worker = match.group(2) or None
-            blocks.append({
-                'time': stamp,
-                'height': int(match.group(1)),
-                'worker': worker,
-                'user': worker_user(worker),
-                'accepted': False,
-                'line': line,
-            })
-            if len(blocks) >= limit:
-                stop_before = stamp - BLOCK_PAIR_WINDOW
-            continue
-        if message.startswith(_ACCEPTED_TEXT):
-            paired = False
-            for block in blocks:
-                if (not block['accepted'] and block['height'] is not None
-                        and 0 <= block['time'] - stamp <= BLOCK_PAIR_WINDOW):
-                    block['accepted'] = True
-                    paired = True
+    reader = ReverseLineReader(logpath, max_bytes=max_bytes, opener=opener)
+    scan = scan_log(reader, now=now)
+    found = []
+    open_accepts = []
+    for entry in scan.entries:
+        if entry['kind'] == 'accepted':
+            open_accepts.append(entry)
+        elif entry['kind'] == 'solved':
+            pair = None
+            for accepted in reversed(open_accepts):
+                if 0 <= entry['stamp'] - accepted['stamp'] <= BLOCK_PAIR_WINDOW:
+                    pair = accepted
                     break
-            if not paired and len(blocks) < limit:
-                blocks.append({
-                    'time': stamp, 'height': None, 'worker': None, 'user': None,
-                    'accepted': True, 'line': line,
-                })
-                if len(blocks) >= limit:
-                    stop_before = stamp - BLOCK_PAIR_WINDOW
-    complete = reader.reached_start or len(blocks) >= limit
-    return {'blocks': blocks, 'bound_hit': reader.bound_hit and not complete, 'complete': complete}
+            if pair is not None:
+                open_accepts.remove(pair)
+            found.append((entry, pair))
+    for accepted in open_accepts:
+        found.append((accepted, None))
+    found.sort(key=lambda item: (item[0]['stamp'], item[0]['start']), reverse=True)
+    blocks = []
+    suspicious = []
+    for entry, pair in found:
+        if entry['kind'] == 'solved':
+            worker = entry['worker']
+            block = dict(time=entry['stamp'], height=entry['height'], worker=worker, user=worker_user(worker),
+                         accepted=pair is not None)
+        else:
+            block = dict(time=entry['stamp'], height=None, worker=None, user=None, accepted=True)
+        block['line'] = entry['line']
+        bad = [item for item in (entry, pair) if item is not None and scan.tainted(item)]
+        if bad:
+            if len(suspicious) < limit:
+                block['reason'] = 'within %d bytes of %s' % (FORGERY_SPAN, '; '.join(scan.reasons_near(bad[0])))
+                suspicious.append(block)
+        elif len(blocks) < limit:
+            blocks.append(block)
+    complete = reader.reached_start
+    return {'blocks': blocks, 'suspicious': suspicious, 'bound_hit': reader.bound_hit and not complete,
+            'complete': complete}

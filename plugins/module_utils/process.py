@@ -1,15 +1,30 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, ckpool.fleet contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Processes: /proc, ckpool's command line (getopt), its config, instance discovery.
+"""Processes: /proc, ckpool's command line (getopt), its config, instance discovery, ownership.
 
 Runs on the managed host (Python 3.6+, standard library only, no subprocess).
+
+Which process serves a socket directory is never decided by names (``comm``,
+``argv[0]``, the executable) nor by ``main.pid``: a miner can start nothing,
+but anybody can name a process ``ckpool`` and a stale pid file can name any
+pid.  The proof used here is the kernel's: the process **holds a listening
+unix socket bound to** ``<socket_dir>/listener`` (its socket inodes in
+``/proc/PID/fd`` matched against ``/proc/PID/net/unix``), found through the
+socket itself (``SO_PEERCRED`` of a connection to it, see
+:class:`~ckpool.CkpoolClient`), and identified by pid **and** start time so
+that a recycled pid is never mistaken for it (:func:`same_process`).
 """
 
 import json
 import os
+import socket
+import struct
 
 from ansible_collections.ckpool.fleet.plugins.module_utils.safe_files import CkpoolFileError, CkpoolFileMissing, read_small_file
+
+MAX_PID = 4194304
+"""Linux's PID_MAX_LIMIT: no pid is larger."""
 
 MAX_CONFIG_BYTES = 16 * 1024 * 1024
 """Upper bound for a ckpool configuration file."""
@@ -28,7 +43,7 @@ def read_config(path):
     :raises CkpoolFileError: unreadable, not JSON (with line and column), or
         not a JSON object.
     """
-    data = read_small_file(path, MAX_CONFIG_BYTES)
+    data = read_small_file(path, MAX_CONFIG_BYTES, what='a ckpool configuration file')
     try:
         text = data.decode('utf-8')
     except UnicodeDecodeError as exc:
@@ -94,13 +109,15 @@ def process_info(pid):
         "exe": path or None, "cwd": path or None, "start_time": unix time or
         None}``.  ``exe`` and ``cwd`` are ``None`` when /proc refuses them
         (another user's process without privileges); a replaced binary keeps
-        its ``" (deleted)"`` suffix.  ``start_time`` is ``btime`` from
+        its ``" (deleted)"`` suffix.  ``start_ticks`` is field 22 of
+        /proc/PID/stat (clock ticks after boot, exact: use it to tell
+        whether a pid still is the same process); ``start_time`` is ``btime`` from
         /proc/stat plus field 22 (start time in clock ticks after boot) of
         /proc/PID/stat, so it is accurate to about one second.  A zombie has
         an empty ``cmdline``.
     """
-    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
-        raise ValueError('pid must be a positive integer, got %r' % (pid,))
+    if isinstance(pid, bool) or not isinstance(pid, int) or not 0 < pid <= MAX_PID:
+        raise ValueError('pid must be an integer from 1 to %d, got %r' % (MAX_PID, pid))
     base = '/proc/%d' % pid
     stat_data = _read_proc(base + '/stat')
     if stat_data is None:
@@ -119,6 +136,7 @@ def process_info(pid):
     except (IndexError, ValueError):
         ppid = None
     start_time = None
+    ticks = None
     try:
         ticks = int(rest[22 - 3])
         btime = boot_time()
@@ -150,13 +168,8 @@ def process_info(pid):
         'exe': _readlink(base + '/exe'),
         'cwd': _readlink(base + '/cwd'),
         'start_time': start_time,
+        'start_ticks': ticks,
     }
-
-
-_CKPOOL_BINARY = 'ckpool'
-_SIMULATOR_SCRIPT = 'ckpool_sim.py'
-_SIMULATOR_MODULE = 'ckpool_sim'
-_PYTHON_OPTS_WITH_ARG = frozenset(['-W', '-X', '-Q'])
 
 
 def _strip_deleted(path):
@@ -166,89 +179,9 @@ def _strip_deleted(path):
     return path
 
 
-def _simulator_args_start(cmdline):
-    """Return the index of the first ckpool argument when ``cmdline`` runs the simulator, else None.
-
-    Recognised: ``python [interpreter options] [path/]ckpool_sim.py ARGS`` and
-    ``python [options] -m [package.]ckpool_sim ARGS``.
-    """
-    if not cmdline or not os.path.basename(cmdline[0]).startswith('python'):
-        return None
-    index = 1
-    while index < len(cmdline):
-        arg = cmdline[index]
-        if arg == '-m':
-            if index + 1 < len(cmdline) and cmdline[index + 1].split('.')[-1] == _SIMULATOR_MODULE:
-                return index + 2
-            return None
-        if arg == '-c' or arg == '-':
-            return None
-        if arg in _PYTHON_OPTS_WITH_ARG:
-            index += 2
-            continue
-        if arg.startswith('-'):
-            index += 1
-            continue
-        if os.path.basename(arg) == _SIMULATOR_SCRIPT:
-            return index + 1
-        return None
-    return None
-
-
-def ckpool_args(cmdline):
-    """Return ckpool's own arguments from a command line, or None if it is not ckpool.
-
-    For the ``ckpool`` binary these are ``cmdline[1:]``; for the simulator,
-    the arguments after ``ckpool_sim.py`` (or ``-m ...ckpool_sim``).
-    """
-    if not cmdline:
-        return None
-    if os.path.basename(cmdline[0]) == _CKPOOL_BINARY:
-        return list(cmdline[1:])
-    start = _simulator_args_start(cmdline)
-    if start is None:
-        return None
-    return list(cmdline[start:])
-
-
-def is_ckpool_process(pid, started_before=None):
-    """Tell whether ``pid`` is a live ckpool process (or the collection's simulator).
-
-    Rule, meant to be checked right before signalling a pid read from
-    ``main.pid``:
-
-    * the process exists and is not a zombie (state ``Z``) or dead (``X``);
-    * and either the basename of its executable (``/proc/PID/exe``, a
-      ``" (deleted)"`` suffix removed) is ``ckpool``, or the basename of
-      ``cmdline[0]`` is ``ckpool``, or it is a Python interpreter running
-      ``ckpool_sim.py`` (see :func:`ckpool_args`);
-    * and, when ``started_before`` (unix time) is given, the process started
-      no later than that (+1 s for the one-second precision of the start
-      time).  Pass the mtime of ``main.pid``: ckpool writes the file after it
-      starts, so a process that started later got a recycled pid.
-
-    Thread names (``ckp@...``) and ``comm`` are not used: ``comm`` is
-    truncated and trivially changed.  ``started_before`` errs on the safe
-    side: if the wall clock was stepped forward after ckpool wrote its pid
-    file (NTP at boot), the computed start time moves forward too and a
-    genuine ckpool can be refused; it never accepts a younger process.  The check cannot prevent a race with
-    a pid recycled between this call and ``kill()``; keep that window short.
-    """
-    info = process_info(pid)
-    if info is None or info['state'] in ('Z', 'X', 'x'):
-        return False
-    if started_before is not None:
-        if info['start_time'] is None or info['start_time'] > started_before + 1.0:
-            return False
-    exe = _strip_deleted(info['exe'])
-    if exe and os.path.basename(exe) == _CKPOOL_BINARY:
-        return True
-    return ckpool_args(info['cmdline']) is not None
-
-
-# Options of ckpool's getopt_long() that take an argument, and their long names.
+# ckpool's getopt_long(argc, argv, "Bc:Dd:g:HhkLl:Nn:PpqRS:s:tu", long_options, ...)
 _SHORT_WITH_ARG = frozenset('cdglnSs')
-_SHORT_NO_ARG = frozenset('ABDHhkLNPpqRtuT')
+_SHORT_NO_ARG = frozenset('BDHhkLNPpqRtu')
 _LONG_OPTIONS = {
     'config': 'c', 'ckdb-name': 'd', 'group': 'g', 'loglevel': 'l', 'name': 'n',
     'ckdb-sockdir': 'S', 'sockdir': 's',
@@ -257,28 +190,33 @@ _LONG_OPTIONS = {
     'redirector': 'R', 'trusted': 't', 'userproxy': 'u',
 }
 
+DEFAULT_NAMES = {
+    'pool': 'ckpool', 'solo': 'ckpool', 'proxy': 'ckproxy', 'userproxy': 'ckproxy',
+    'passthrough': 'ckpassthrough', 'node': 'cknode', 'redirector': 'ckredirector',
+}
+"""ckpool's default instance name per mode (``-B`` solo keeps ``ckpool``: ckpool.c main())."""
 
-def parse_ckpool_args(args):
+
+def parse_ckpool_args(args, argv0=None):
     """Parse ckpool's command-line arguments the way its ``getopt_long`` does.
 
-    Handles ``-c FILE``, ``-cFILE``, bundled flags (``-kc FILE``),
-    ``--config FILE``, ``--config=FILE`` and unambiguous long-option prefixes
-    (``--conf``).  Unknown options are ignored (the simulator's ``--sim-*``
-    options included, with their values when given as ``--sim-x=VALUE``).
+    ``args`` is ``argv[1:]``.  Handles ``-c FILE``, ``-cFILE``, bundled flags
+    (``-kc FILE``), ``--config FILE``, ``--config=FILE`` and unambiguous
+    long-option prefixes (``--conf``); like GNU getopt, non-option arguments
+    anywhere are skipped (permutation), ``--`` ends the options, unknown or
+    ambiguous options are ignored (ckpool ignores getopt's ``?``).  ckpool
+    started as ``ckproxy`` (``argv0``) is in proxy mode.
 
-    :returns: ``{"config": str or None, "name": str or None, "sockdir": str
-        or None, "mode": "pool"|"proxy"|"passthrough"|"redirector"|"node"|"userproxy"}``.
+    :returns: ``{"config", "name", "sockdir", "loglevel", "group" (str or
+        None), "mode": "pool"|"solo"|"proxy"|"userproxy"|"passthrough"|"node"|
+        "redirector", "flags": sorted option letters seen}``.  The mode
+        follows ckpool's own precedence (node, redirector, passthrough,
+        userproxy, proxy, solo, pool).
     """
-    result = {'config': None, 'name': None, 'sockdir': None, 'mode': 'pool'}
-    modes = {'p': 'proxy', 'P': 'passthrough', 'R': 'redirector', 'N': 'node', 'u': 'userproxy'}
-    targets = {'c': 'config', 'n': 'name', 's': 'sockdir'}
-
-    def apply(letter, value):
-        if letter in targets:
-            result[targets[letter]] = value
-        elif letter in modes:
-            result['mode'] = modes[letter]
-
+    values = {}
+    flags = set()
+    if argv0 is not None and os.path.basename(argv0) == 'ckproxy':
+        flags.add('p')
     index = 0
     while index < len(args):
         arg = args[index]
@@ -286,13 +224,10 @@ def parse_ckpool_args(args):
         if arg == '--':
             break
         if arg.startswith('--'):
-            body = arg[2:]
-            name, has_value, value = body.partition('=')
-            if name.startswith('sim-'):
-                continue
+            name, has_value, value = arg[2:].partition('=')
             letter = _LONG_OPTIONS.get(name)
             if letter is None:
-                candidates = [key for key in _LONG_OPTIONS if key.startswith(name)]
+                candidates = [key for key in _LONG_OPTIONS if key.startswith(name)] if name else []
                 if len(candidates) != 1:
                     continue
                 letter = _LONG_OPTIONS[candidates[0]]
@@ -302,9 +237,9 @@ def parse_ckpool_args(args):
                         break
                     value = args[index]
                     index += 1
-                apply(letter, value)
-            else:
-                apply(letter, None)
+                values[letter] = value
+            elif not has_value:
+                flags.add(letter)
             continue
         if arg.startswith('-') and len(arg) > 1:
             position = 1
@@ -315,91 +250,308 @@ def parse_ckpool_args(args):
                     value = arg[position:]
                     if not value:
                         if index >= len(args):
-                            return result
+                            break
                         value = args[index]
                         index += 1
-                    apply(letter, value)
+                    values[letter] = value
                     break
-                apply(letter, None)
+                if letter in _SHORT_NO_ARG:
+                    flags.add(letter)
             continue
         # getopt permutes: non-option arguments are skipped.
-    return result
+    mode = 'pool'
+    for letter, name in (('N', 'node'), ('R', 'redirector'), ('P', 'passthrough'), ('u', 'userproxy'),
+                         ('p', 'proxy'), ('B', 'solo')):
+        if letter in flags:
+            mode = name
+            break
+    return {
+        'config': values.get('c'), 'name': values.get('n'), 'sockdir': values.get('s'),
+        'loglevel': values.get('l'), 'group': values.get('g'), 'mode': mode, 'flags': sorted(flags),
+    }
 
 
 def default_name(mode):
     """Return ckpool's default instance name (and config basename) for a mode."""
+    return DEFAULT_NAMES.get(mode, 'ckpool')
+
+
+def _resolve(cwd, path):
+    """``path`` relative to ``cwd`` (ckpool resolves relative paths against its working directory)."""
+    return os.path.normpath(os.path.join(cwd or '/', path))
+
+
+# -- proof that a process serves a socket directory ---------------------------------------------
+
+_SO_ACCEPTCON = 0x10000
+
+
+def _listening_unix_paths(pid):
+    """``{inode: bound path}`` of the listening, path-bound unix sockets in ``pid``'s network namespace."""
+    data = _read_proc('/proc/%d/net/unix' % pid)
+    if data is None:
+        return None
+    found = {}
+    for line in data.split(b'\n')[1:]:
+        fields = line.split(None, 7)
+        if len(fields) < 8:
+            continue
+        try:
+            flags = int(fields[3], 16)
+            inode = int(fields[6])
+        except ValueError:
+            continue
+        path = fields[7]
+        if not flags & _SO_ACCEPTCON or path.startswith(b'@'):
+            continue
+        found[inode] = path.decode('utf-8', 'surrogateescape')
+    return found
+
+
+def _socket_inodes(pid):
+    """Socket inodes of the open descriptors of ``pid``; None when /proc/PID/fd cannot be read."""
+    base = '/proc/%d/fd' % pid
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return None
+    inodes = set()
+    for name in names:
+        target = _readlink(os.path.join(base, name))
+        if target and target.startswith('socket:[') and target.endswith(']'):
+            try:
+                inodes.add(int(target[8:-1]))
+            except ValueError:
+                pass
+    return inodes
+
+
+def _same_file_location(a, b):
+    """True when two socket paths name the same place (symlinked directories resolved)."""
+    if os.path.basename(a) != os.path.basename(b):
+        return False
+    return os.path.realpath(os.path.dirname(a)) == os.path.realpath(os.path.dirname(b))
+
+
+_NETLINK_SOCK_DIAG = 4
+_SOCK_DIAG_BY_FAMILY = 20
+_NLM_F_REQUEST_DUMP = 0x1 | 0x300
+_NLMSG_ERROR = 2
+_NLMSG_DONE = 3
+_UDIAG_SHOW_VFS = 0x2
+_UNIX_DIAG_VFS = 1
+_TCP_LISTEN = 10
+
+
+def _kernel_dev_to_user(dev):
+    """Convert a kernel dev_t (major << 20 | minor) to the st_dev encoding of stat()."""
+    return os.makedev(dev >> 20, dev & 0xfffff)
+
+
+def unix_listeners_by_file():
+    """Map the socket file of every listening unix socket to its socket inode, from the kernel (sock_diag).
+
+    Asks netlink ``SOCK_DIAG_BY_FAMILY`` for ``AF_UNIX`` sockets in the
+    ``LISTEN`` state with their bound file (``UNIX_DIAG_VFS``): unlike the
+    path in /proc/net/unix, the file's inode and device stay right when the
+    socket file was renamed after ``bind()``.
+
+    :returns: ``{(st_dev, st_ino) of the socket file: set of socket inodes}``,
+        or None when the kernel offers no unix sock_diag (then use
+        :func:`_listening_unix_paths`).
+    """
+    try:
+        nl = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, _NETLINK_SOCK_DIAG)
+    except (AttributeError, OSError):
+        return None
+    try:
+        nl.settimeout(2.0)
+        request = struct.pack('=BBHIII2I', socket.AF_UNIX, 0, 0, 1 << _TCP_LISTEN, 0, _UDIAG_SHOW_VFS, 0xffffffff,
+                              0xffffffff)
+        header = struct.pack('=IHHII', 16 + len(request), _SOCK_DIAG_BY_FAMILY, _NLM_F_REQUEST_DUMP, 1, 0)
+        nl.sendto(header + request, (0, 0))
+        found = {}
+        while True:
+            data = nl.recv(1 << 20)
+            if not data:
+                return found
+            offset = 0
+            while offset + 16 <= len(data):
+                length, kind = struct.unpack_from('=IH', data, offset)
+                if length < 16:
+                    return found
+                if kind == _NLMSG_DONE:
+                    return found
+                if kind == _NLMSG_ERROR:
+                    return None
+                body = offset + 16
+                if length >= 16 + 16:
+                    inode = struct.unpack_from('=I', data, body + 4)[0]
+                    attr = body + 16
+                    while attr + 4 <= offset + length:
+                        attr_len, attr_type = struct.unpack_from('=HH', data, attr)
+                        if attr_len < 4:
+                            break
+                        if attr_type == _UNIX_DIAG_VFS and attr_len >= 12:
+                            vfs_ino, vfs_dev = struct.unpack_from('=II', data, attr + 4)
+                            found.setdefault((_kernel_dev_to_user(vfs_dev), vfs_ino), set()).add(inode)
+                        attr += (attr_len + 3) & ~3
+                offset += (length + 3) & ~3
+    except (OSError, struct.error):
+        return None
+    finally:
+        nl.close()
+
+
+def holds_listener(pid, socket_dir, sock='listener'):
+    """Tell whether process ``pid`` holds the listening unix socket of the file ``socket_dir/sock``.
+
+    The socket file's device and inode are matched, through the kernel's
+    sock_diag, against the socket inodes among ``pid``'s descriptors; when
+    the kernel offers no unix sock_diag (or ckpool runs in another network
+    namespace), the bound paths in ``/proc/PID/net/unix`` are compared
+    instead (a relative bound path is resolved against the process's working
+    directory).
+
+    :returns: ``(True, None)`` or ``(False, reason)``.
+    """
+    info = process_info(pid)
+    if info is None or info['state'] in ('Z', 'X', 'x'):
+        return False, 'process %d does not exist (or is a zombie)' % pid
+    inodes = _socket_inodes(pid)
+    if inodes is None:
+        return False, ('cannot read /proc/%d/fd (run as the user of process %d or as root to let the module '
+                       'verify it)' % (pid, pid))
+    wanted = os.path.join(socket_dir, sock)
+    try:
+        st = os.stat(wanted)
+    except OSError as exc:
+        return False, 'cannot stat %s: %s' % (wanted, exc.strerror)
+    by_file = unix_listeners_by_file()
+    if by_file is not None and inodes & by_file.get((st.st_dev, st.st_ino), set()):
+        return True, None
+    listening = _listening_unix_paths(pid)
+    if listening is None:
+        return False, 'cannot read /proc/%d/net/unix' % pid
+    cwd = _strip_deleted(info['cwd']) if info['cwd'] else None
+    for inode in inodes:
+        bound = listening.get(inode)
+        if bound is None:
+            continue
+        if not os.path.isabs(bound):
+            if cwd is None:
+                continue
+            bound = _resolve(cwd, bound)
+        if _same_file_location(os.path.normpath(bound), os.path.normpath(wanted)):
+            return True, None
+    return False, 'process %d holds no listening socket for %s' % (pid, wanted)
+
+
+def prove_owner(pid, socket_dir):
+    """Prove that ``pid`` serves ``socket_dir`` and return its identity.
+
+    ``pid`` comes from the socket itself (``SO_PEERCRED`` of a connection to
+    ``socket_dir/listener``); this checks the kernel's view from the other
+    side: the process holds a listening socket bound to that path.
+
+    :returns: ``(owner, None)`` with ``owner`` = :func:`process_info` of the
+        pid, or ``(None, reason)``.
+    """
+    ok, reason = holds_listener(pid, socket_dir)
+    if not ok:
+        return None, reason
+    info = process_info(pid)
+    if info is None:
+        return None, 'process %d exited while being checked' % pid
+    return info, None
+
+
+def same_process(owner):
+    """True while the process ``owner`` (from :func:`prove_owner`) still runs: same pid, same start.
+
+    The start time in clock ticks (/proc/PID/stat field 22) changes when a pid
+    is recycled, so a new process with the old pid is never taken for it.
+    """
+    if not owner:
+        return False
+    info = process_info(owner['pid'])
+    if info is None or info['state'] in ('Z', 'X', 'x'):
+        return False
+    return info['start_ticks'] is not None and info['start_ticks'] == owner.get('start_ticks')
+
+
+def describe_instance(owner, socket_dir):
+    """What the owner's command line says about the instance: name, mode, config, sockdir.
+
+    :returns: ``{"pid", "cwd", "name", "name_source": "argument"|"default",
+        "mode", "config": absolute path, "config_source": "argument"|"default",
+        "sockdir": absolute path as ckpool resolves it, "args": the command
+        line}``; ``cwd`` is None (and relative paths stay unresolved) when
+        /proc refuses it.
+    """
+    cmdline = owner.get('cmdline') or []
+    parsed = parse_ckpool_args(cmdline[1:], argv0=cmdline[0] if cmdline else None)
+    cwd = _strip_deleted(owner.get('cwd')) if owner.get('cwd') else None
+    name = parsed['name'] if parsed['name'] is not None else default_name(parsed['mode'])
+    config = parsed['config'] if parsed['config'] is not None else name + '.conf'
+    if cwd is not None:
+        config = _resolve(cwd, config)
+    sockdir = parsed['sockdir'] if parsed['sockdir'] is not None else os.path.join('/tmp', name)
+    if cwd is not None:
+        sockdir = _resolve(cwd, sockdir)
     return {
-        'node': 'cknode', 'redirector': 'ckredirector', 'passthrough': 'ckpassthrough',
-        'proxy': 'ckproxy', 'userproxy': 'ckproxy',
-    }.get(mode, 'ckpool')
+        'pid': owner['pid'], 'cwd': cwd, 'name': name,
+        'name_source': 'argument' if parsed['name'] is not None else 'default',
+        'mode': parsed['mode'], 'config': config,
+        'config_source': 'argument' if parsed['config'] is not None else 'default',
+        'sockdir': sockdir, 'args': list(cmdline),
+    }
 
 
 def discover_instance(pid):
-    """Find where a running ckpool (or simulator) keeps its config, sockets and logs.
+    """Find where a running ckpool keeps its config, sockets and logs, from its arguments.
 
+    ``pid`` must already be proven to serve its socket directory
+    (:func:`prove_owner`); nothing here checks what the process is called.
     Uses the process's arguments (``-c/--config``, ``-n/--name``,
-    ``-s/--sockdir``, mode flags) and its working directory, applying ckpool's
-    defaults: config ``NAME.conf`` and logdir ``logs``, both relative to the
-    process's cwd; name ``ckpool`` (``ckproxy``, ``ckpassthrough``,
-    ``ckredirector``, ``cknode`` in the other modes); socket directory
-    ``/tmp/NAME`` unless ``-s`` is given.
+    ``-s/--sockdir``, mode flags) and its working directory, applying
+    ckpool's defaults: config ``NAME.conf`` and logdir ``logs``, both
+    relative to the process's cwd; name ``ckpool`` (``ckproxy``,
+    ``ckpassthrough``, ``ckredirector``, ``cknode`` in the other modes; solo
+    ``-B`` keeps ``ckpool``); socket directory ``/tmp/NAME`` unless ``-s`` is
+    given.
 
-    :returns: ``{"pid", "cwd", "config": absolute path, "config_source":
-        "argument"|"default", "config_found": bool, "name", "sockdir",
-        "log_dir", "log_dir_source": "config"|"default"}``.  When the
-        default config file does not exist, ckpool runs on defaults, and so
-        does this (``config_found`` false).
+    :returns: ``{"pid", "cwd", "config", "config_source", "config_found",
+        "name", "name_source", "mode", "sockdir", "log_dir", "log_dir_source":
+        "config"|"default", "log_file": LOGDIR/NAME.log}``.  When the default
+        config file does not exist, ckpool runs on defaults, and so does this
+        (``config_found`` false).
     :raises CkpoolFileMissing: no such process.
-    :raises CkpoolFileError: not a ckpool process, its cwd cannot be read
-        (needs the same user or root), or its config is unreadable/invalid.
+    :raises CkpoolFileError: its cwd cannot be read (needs the same user or
+        root), or its config is unreadable/invalid.
     """
     proc = '/proc/%d' % pid
     info = process_info(pid)
     if info is None:
         raise CkpoolFileMissing(proc, 'no such process')
-    args = ckpool_args(info['cmdline'])
-    exe = _strip_deleted(info['exe'])
-    if args is None and exe and os.path.basename(exe) == _CKPOOL_BINARY:
-        args = list(info['cmdline'][1:])
-    if args is None:
-        raise CkpoolFileError(proc, 'process %d is not ckpool (cmdline %r)' % (pid, info['cmdline']))
-    cwd = info['cwd']
-    if cwd is None:
+    if info['cwd'] is None:
         raise CkpoolFileError(proc + '/cwd', 'cannot read the working directory of process %d '
                                              '(run as its user or root)' % pid)
-    cwd = _strip_deleted(cwd)
-    parsed = parse_ckpool_args(args)
-    name = parsed['name'] or default_name(parsed['mode'])
-    if parsed['config']:
-        config_path = os.path.normpath(os.path.join(cwd, parsed['config']))
-        config_source = 'argument'
-    else:
-        config_path = os.path.normpath(os.path.join(cwd, name + '.conf'))
-        config_source = 'default'
+    described = describe_instance(info, None)
     config = {}
     config_found = True
     try:
-        config = read_config(config_path)
+        config = read_config(described['config'])
     except CkpoolFileMissing:
-        if config_source == 'argument':
+        if described['config_source'] == 'argument':
             raise
         config_found = False
-    if parsed['sockdir']:
-        sockdir = os.path.normpath(os.path.join(cwd, parsed['sockdir']))
-    else:
-        sockdir = os.path.join('/tmp', name)
     has_logdir = isinstance(config.get('logdir'), str) and bool(config.get('logdir'))
-    return {
-        'pid': pid,
-        'cwd': cwd,
-        'config': config_path,
-        'config_source': config_source,
-        'config_found': config_found,
-        'name': name,
-        'sockdir': sockdir,
-        'log_dir': config_logdir(config, cwd),
-        'log_dir_source': 'config' if has_logdir else 'default',
-    }
+    log_dir = config_logdir(config, described['cwd'])
+    described.update(config_found=config_found, log_dir=log_dir,
+                     log_dir_source='config' if has_logdir else 'default',
+                     log_file=os.path.join(log_dir, described['name'] + '.log'))
+    return described
 
 
 def discover_logdir(pid):

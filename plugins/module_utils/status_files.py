@@ -17,16 +17,20 @@ Errors: :class:`~safe_files.CkpoolFileError` / ``CkpoolFileMissing`` and
 ``ValueError`` for invalid arguments.
 """
 
-import errno
 import fnmatch
 import gc
 import json
 import os
-import stat
 import time
 
 from ansible_collections.ckpool.fleet.plugins.module_utils.hashrate import parse_hashrate
-from ansible_collections.ckpool.fleet.plugins.module_utils.safe_files import CkpoolFileError, CkpoolFileMissing, read_small_file
+from ansible_collections.ckpool.fleet.plugins.module_utils.safe_files import (
+    CkpoolFileError,
+    CkpoolFileMissing,
+    DirBelow,
+    open_root,
+    read_file_below,
+)
 from ansible_collections.ckpool.fleet.plugins.module_utils.usernames import MAX_USERNAME_BYTES, is_glob, normalise_patterns, valid_username
 
 
@@ -177,10 +181,13 @@ def _user_agents(value):
 def read_pool_status(logdir, now=None, stale_after=180, retries=5, retry_delay=0.05):
     """Read ``LOGDIR/pool/pool.status`` into the pool shape (see :func:`parse_pool_status`).
 
-    ckpool rewrites the file in place, so a read can catch it empty or half
-    written.  A read that does not parse is repeated up to ``retries`` more
-    times, ``retry_delay`` seconds apart (total wait at most
-    ``retries * retry_delay``).
+    The file is read below ``logdir`` without following any link
+    (:func:`~safe_files.read_file_below`: ``pool/`` and ``pool.status``
+    must be a real directory and a regular file), non-blocking.  ckpool
+    rewrites it in place, so a read can catch it empty or half written.  A
+    read that does not parse is repeated up to ``retries`` more times,
+    ``retry_delay`` seconds apart (total wait at most ``retries *
+    retry_delay``).
 
     :param logdir: ckpool's log directory.
     :param now: unix time used for ``age_seconds`` (default: ``time.time()``
@@ -188,15 +195,16 @@ def read_pool_status(logdir, now=None, stale_after=180, retries=5, retry_delay=0
     :param stale_after: age in seconds above which ``stale`` is true; ckpool
         rewrites the file every 60 s, so the default 180 means three missed updates.
     :raises CkpoolFileMissing: the file does not exist.
-    :raises CkpoolFileError: unreadable, or still unparsable after all retries
-        (the reason names the last parse problem and the number of attempts).
+    :raises CkpoolFileError: unsafe (a link, not a regular file), unreadable,
+        or still unparsable after all retries (the reason names the last
+        parse problem and the number of attempts).
     """
     path = pool_status_path(logdir)
     attempts = 0
     last_error = None
     while True:
         attempts += 1
-        data = read_small_file(path, MAX_STATUS_BYTES)
+        data = read_file_below(logdir, ['pool', 'pool.status'], MAX_STATUS_BYTES, what='a pool.status file')
         try:
             return parse_pool_status(data, path=path, now=now, stale_after=stale_after)
         except ValueError as exc:
@@ -209,6 +217,8 @@ def read_pool_status(logdir, now=None, stale_after=180, retries=5, retry_delay=0
 
 
 # ---------------------------------------------------------------------------
+# users/<name>
+# ---------------------------------------------------------------------------
 
 def _users_dir(logdir):
     """Return ``LOGDIR/users``."""
@@ -218,31 +228,39 @@ def _users_dir(logdir):
 def user_file_path(logdir, name):
     """Return the path of ``users/<name>`` after validating ``name``.
 
-    The result is checked to lie directly inside ``users/`` (also after
-    resolving symlinks of the directory itself); the file itself is never
-    followed if it is a symlink (see :func:`read_user`).
-
-    :raises ValueError: ``name`` fails :func:`valid_username`.
+    :raises ValueError: ``name`` fails :func:`~usernames.valid_username`.
     """
     if not valid_username(name):
         raise ValueError('invalid ckpool username %r: empty, ".", "..", "/", NUL, control '
                          'characters and names over %d bytes are refused' % (name, MAX_USERNAME_BYTES))
-    users_dir = _users_dir(logdir)
-    path = os.path.join(users_dir, name)
-    if os.path.dirname(os.path.abspath(path)) != os.path.abspath(users_dir):
-        raise ValueError('username %r would leave the users directory' % (name,))
-    return path
+    return os.path.join(_users_dir(logdir), name)
 
 
-def _worker_shape(worker):
+def open_users_dir(logdir):
+    """Open ``LOGDIR/users`` for reading (:class:`~safe_files.DirBelow`), or None when it does not exist.
+
+    ``users/`` must be a real directory: a link there (to ``/root`` or
+    anywhere else) is refused.
+
+    :raises CkpoolFileMissing: ``logdir`` itself does not exist.
+    :raises CkpoolFileError: ``users/`` is a link or not a directory, or cannot be opened.
+    """
+    root_fd = open_root(logdir)
+    os.close(root_fd)
+    try:
+        return DirBelow(logdir, ['users'])
+    except CkpoolFileMissing:
+        return None
+
+
+def _worker_shape(worker, raw=True):
     """Convert one entry of a user file's ``worker`` list."""
     if not isinstance(worker, dict):
         raise ValueError('worker entry is not a JSON object')
     hashrate, hashrate_raw = _hashrates(worker, USER_HASHRATE_KEYS, 'worker')
-    return {
+    shape = {
         'workername': worker.get('workername'),
         'hashrate': hashrate,
-        'hashrate_raw': hashrate_raw,
         'lastshare': worker.get('lastshare'),
         'shares': worker.get('shares'),
         'bestshare': worker.get('bestshare'),
@@ -251,18 +269,23 @@ def _worker_shape(worker):
         'started': worker.get('started'),
         'useragent': worker.get('useragent'),
     }
+    if raw:
+        shape['hashrate_raw'] = hashrate_raw
+    return shape
 
 
-def parse_user(data, name):
+def parse_user(data, name, raw=True):
     """Parse the bytes of a ``users/<name>`` file into the user shape.
 
+    :param raw: also return ckpool's hashrate strings (``hashrate_raw``).
     :returns: ``{"name", "hashrate": {"1m", "5m", "1hr", "1d", "7d"},
-        "hashrate_raw": {...}, "lastshare", "workers", "shares", "bestshare",
-        "bestever", "authorised", "worker": [{"workername", "hashrate",
-        "hashrate_raw", "lastshare", "shares", "bestshare", "bestever",
-        "started", "useragent"}]}``; absent keys are ``None`` (``worker``
-        defaults to ``[]``).  ``started`` and ``useragent`` are written by the
-        ckpool-lhr fork only; it also writes shares and bests as floats.
+        "hashrate_raw": {...} (with ``raw``), "lastshare", "workers",
+        "shares", "bestshare", "bestever", "authorised", "worker":
+        [{"workername", "hashrate", "hashrate_raw", "lastshare", "shares",
+        "bestshare", "bestever", "started", "useragent"}]}``; absent keys are
+        ``None`` (``worker`` defaults to ``[]``).  ``started`` and
+        ``useragent`` are written by the ckpool-lhr fork only; it also writes
+        shares and bests as floats.
     :raises ValueError: not one complete JSON object of the expected form.
     """
     try:
@@ -275,49 +298,81 @@ def parse_user(data, name):
     workers = obj.get('worker', [])
     if not isinstance(workers, list):
         raise ValueError('"worker" is not a list')
-    return {
+    shape = {
         'name': name,
         'hashrate': hashrate,
-        'hashrate_raw': hashrate_raw,
         'lastshare': obj.get('lastshare'),
         'workers': obj.get('workers'),
         'shares': obj.get('shares'),
         'bestshare': obj.get('bestshare'),
         'bestever': obj.get('bestever'),
         'authorised': obj.get('authorised'),
-        'worker': [_worker_shape(worker) for worker in workers],
+        'worker': [_worker_shape(worker, raw) for worker in workers],
     }
+    if raw:
+        shape['hashrate_raw'] = hashrate_raw
+    return shape
 
 
-def read_user(logdir, name, retries=1, retry_delay=0.05):
+def read_user(logdir, name, retries=1, retry_delay=0.05, users_dir=None, raw=True):
     """Read ``LOGDIR/users/<name>`` into the user shape (see :func:`parse_user`).
 
     ``name`` is validated first and never used unvalidated.  The file is
-    opened with ``O_NOFOLLOW`` (symlinks are refused wherever they point) and
-    ``O_NONBLOCK`` and must be a regular file, so what is read lies directly
-    in ``users/``.  A torn read (the file is rewritten
-    in place) is retried ``retries`` times.
+    opened relative to ``users/`` (itself opened without following links),
+    with ``O_NOFOLLOW`` and ``O_NONBLOCK``, and must be a regular file, so
+    what is read lies directly in ``users/``.  A torn read (the file is
+    rewritten in place) is retried ``retries`` times.
 
+    :param users_dir: an open :func:`open_users_dir` to reuse (many reads).
     :raises ValueError: invalid username.
-    :raises CkpoolFileMissing: no file for that user.
+    :raises CkpoolFileMissing: no file for that user (or no ``users/``).
     :raises CkpoolFileError: unsafe, unreadable, or unparsable after the retries.
     """
     path = user_file_path(logdir, name)
-    # No realpath() per file: the validated name has no "/", so the path is
-    # users/<name>, and O_NOFOLLOW refuses a symlink in its only component;
-    # symlinks of users/ itself lead to wherever ckpool writes too.
-    attempts = 0
-    while True:
-        attempts += 1
-        data = read_small_file(path, MAX_USER_FILE_BYTES, nofollow=True)
-        try:
-            return parse_user(data, name)
-        except ValueError as exc:
-            last_error = exc
-        if attempts > retries:
-            break
-        time.sleep(retry_delay)
+    own = users_dir is None
+    if own:
+        users_dir = open_users_dir(logdir)
+        if users_dir is None:
+            raise CkpoolFileMissing(_users_dir(logdir), 'no such directory (no user has an accepted share yet)')
+    try:
+        attempts = 0
+        while True:
+            attempts += 1
+            data = users_dir.read(name, MAX_USER_FILE_BYTES, what='a user file')
+            try:
+                return parse_user(data, name, raw=raw)
+            except ValueError as exc:
+                last_error = exc
+            if attempts > retries:
+                break
+            time.sleep(retry_delay)
+    finally:
+        if own:
+            users_dir.close()
     raise CkpoolFileError(path, 'not a complete user file after %d reads: %s' % (attempts, last_error))
+
+
+def _list_in(users_dir, patterns):
+    """The sorted names in an open ``users/`` matching ``patterns`` (see :func:`list_users`)."""
+    if patterns is None:
+        globs = ['*']
+        exact = []
+    else:
+        globs = [p for p in patterns if is_glob(p)]
+        exact = [p for p in patterns if not is_glob(p)]
+    found = set()
+    for name in exact:
+        if valid_username(name) and users_dir.is_regular(name):
+            found.add(name)
+    if globs:
+        for name, regular in users_dir.entries():
+            if not regular or name in found or not valid_username(name):
+                continue
+            for pattern in globs:
+                if pattern == '*' or fnmatch.fnmatchcase(name, pattern):
+                    found.add(name)
+                    break
+    return sorted(found)
 
 
 def list_users(logdir, patterns=None):
@@ -328,101 +383,76 @@ def list_users(logdir, patterns=None):
         ``*``, ``?`` or ``[`` is written ``[*]``, ``[?]``, ``[[]``).  A
         pattern without wildcards is an exact name: it is checked with one
         ``lstat`` and never lists the directory, so asking for a few names is
-        O(1) even with 100 000 users.  Globs read the directory once with
-        ``os.scandir``.
-    :returns: names of regular files (symlinks and other entries are
-        skipped, as are names that fail :func:`valid_username`).  An exact
-        name without a file is simply absent from the result.  A missing
-        ``users/`` directory (no user has submitted a share yet) gives ``[]``.
-    :raises ValueError: an exact name fails :func:`valid_username`, or a glob
-        contains ``/`` or control characters.
+        O(1) even with 100 000 users.  Globs read the directory once.
+    :returns: names of regular files (links and other entries are skipped,
+        as are names that are unsafe as file names).  An exact name without a
+        file is simply absent from the result.  A missing ``users/``
+        directory (no user has submitted a share yet) gives ``[]``.
+    :raises ValueError: a name or pattern breaks the user-name rule
+        (:func:`~usernames.username_problem`).
     :raises CkpoolFileMissing: ``logdir`` itself does not exist.
-    :raises CkpoolFileError: ``users/`` cannot be listed.
+    :raises CkpoolFileError: ``users/`` is a link or not a directory, or cannot be listed.
     """
     patterns = normalise_patterns(patterns)
-    if not os.path.isdir(logdir):
-        raise CkpoolFileMissing(logdir, 'log directory does not exist')
-    users_dir = _users_dir(logdir)
-    if patterns is None:
-        globs = ['*']
-        exact = []
-    else:
-        globs = [p for p in patterns if is_glob(p)]
-        exact = [p for p in patterns if not is_glob(p)]
-    found = set()
-    for name in exact:
-        try:
-            st = os.lstat(os.path.join(users_dir, name))
-        except OSError:
-            continue
-        if stat.S_ISREG(st.st_mode):
-            found.add(name)
-    if globs:
-        try:
-            iterator = os.scandir(users_dir)
-        except OSError as exc:
-            if exc.errno == errno.ENOENT:
-                return sorted(found)
-            raise CkpoolFileError(users_dir, exc.strerror or str(exc))
-        with iterator:
-            for entry in iterator:
-                name = entry.name
-                if name in found or not valid_username(name):
-                    continue
-                try:
-                    if not entry.is_file(follow_symlinks=False):
-                        continue
-                except OSError:
-                    continue
-                for pattern in globs:
-                    if pattern == '*' or fnmatch.fnmatchcase(name, pattern):
-                        found.add(name)
-                        break
-    return sorted(found)
+    users_dir = open_users_dir(logdir)
+    if users_dir is None:
+        return []
+    with users_dir:
+        return _list_in(users_dir, patterns)
 
 
-def read_users(logdir, patterns=None, limit=None):
+def read_users(logdir, patterns=None, limit=None, raw=True):
     """Read the user files matching ``patterns`` (see :func:`list_users`).
 
-    One unreadable or torn file does not fail the whole read: each file gets
-    one retry, then its failure is reported in ``errors``.
+    ``users/`` is opened once (no link followed) and every file is read
+    relative to it.  One unreadable or torn file does not fail the whole
+    read: each file gets one retry, then its failure is reported in
+    ``errors``.
 
     :param limit: read at most this many users (the first ones in name order);
         ``None`` reads all.
+    :param raw: also return ckpool's hashrate strings (``hashrate_raw``);
+        ``False`` roughly halves the memory of a large result.
     :returns: ``{"users": [user shape, ...] (name order), "errors": [{"name",
         "path", "error"}], "missing": [exact names asked for that have no
         file], "total": number of matching users, "truncated": true when
         ``limit`` cut the list}``.
     :raises ValueError: invalid names or patterns, or a negative ``limit``.
     :raises CkpoolFileMissing: ``logdir`` does not exist.
+    :raises CkpoolFileError: ``users/`` is a link or not a directory.
     """
     normalised = normalise_patterns(patterns)
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
         raise ValueError('limit must be a non-negative integer or None, got %r' % (limit,))
-    names = list_users(logdir, normalised)
-    missing = []
-    if normalised is not None:
-        present = set(names)
-        missing = [p for p in normalised if not is_glob(p) and p not in present]
-    total = len(names)
-    truncated = limit is not None and total > limit
-    if truncated:
-        names = names[:limit]
-    users = []
-    errors = []
-    # Hundreds of thousands of small dicts that all stay alive: the cyclic garbage
-    # collector would rescan the growing heap again and again for nothing.
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        for name in names:
-            try:
-                users.append(read_user(logdir, name))
-            except CkpoolFileError as exc:
-                errors.append({'name': name, 'path': exc.path, 'error': exc.reason})
-    finally:
-        if gc_was_enabled:
-            gc.enable()
+    users_dir = open_users_dir(logdir)
+    if users_dir is None:
+        missing = [p for p in normalised if not is_glob(p)] if normalised is not None else []
+        return {'users': [], 'errors': [], 'missing': missing, 'total': 0, 'truncated': False}
+    with users_dir:
+        names = _list_in(users_dir, normalised)
+        missing = []
+        if normalised is not None:
+            present = set(names)
+            missing = [p for p in normalised if not is_glob(p) and p not in present]
+        total = len(names)
+        truncated = limit is not None and total > limit
+        if truncated:
+            names = names[:limit]
+        users = []
+        errors = []
+        # Hundreds of thousands of small dicts that all stay alive: the cyclic garbage
+        # collector would rescan the growing heap again and again for nothing.
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            for name in names:
+                try:
+                    users.append(read_user(logdir, name, users_dir=users_dir, raw=raw))
+                except CkpoolFileError as exc:
+                    errors.append({'name': name, 'path': exc.path, 'error': exc.reason})
+        finally:
+            if gc_was_enabled:
+                gc.enable()
     return {'users': users, 'errors': errors, 'missing': missing, 'total': total, 'truncated': truncated}
 
 

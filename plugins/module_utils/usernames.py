@@ -4,8 +4,13 @@
 """The one user-name rule of the collection, and user names derived from worker names.
 
 Runs on the managed host (Python 3.6+, standard library only).  User names come
-from miners: a name is validated (:func:`valid_username`) before it is ever
-joined onto a path or put into a command.
+from miners.  Two checks exist, for two different jobs:
+
+* :func:`username_problem` is **the rule for user names given to a module**
+  (``ckpool_dropuser`` ``user``, ``ckpool_info`` ``users``), described to
+  users by :data:`USERNAME_RULE` (the modules' docs repeat it word for word);
+* :func:`valid_username` only tells whether a name found in ``users/`` (which
+  ckpool wrote for some miner) is safe to open as a file there.
 """
 
 import re
@@ -15,6 +20,50 @@ import unicodedata
 MAX_USERNAME_BYTES = 127
 """ckpool truncates usernames to 127 bytes (``char username[128]``)."""
 _GLOB_CHARS = frozenset('*?[')
+_FORBIDDEN_CHARS = frozenset('/\\*?[]')
+_FORBIDDEN_CATEGORIES = frozenset(('Cc', 'Cf', 'Cs', 'Zl', 'Zp'))
+
+USERNAME_RULE = ('A user name is 1 to 127 bytes of UTF-8 text. Refused are the names C(.) and C(..); the characters '
+                 'C(/), the backslash, C(*), C(?), C([) and C(]); whitespace at the start or the end; control characters, '
+                 'invisible format characters and line or paragraph separators (Unicode categories Cc, Cf, Cs, Zl '
+                 'and Zp: NUL, tab, newline, DEL, U+0085, zero-width spaces, U+2028...).')
+"""The rule of :func:`username_problem` as documentation text (Ansible markup)."""
+
+
+def username_problem(name, pattern=False):
+    """Check a user name given to a module against the one rule; return None or what is wrong.
+
+    The rule (:data:`USERNAME_RULE`): 1 to 127 bytes of UTF-8; not ``.`` or
+    ``..``; none of ``/ \\ * ? [ ]``; no whitespace at the start or end; no
+    character of the Unicode categories Cc, Cf, Cs, Zl, Zp.  With
+    ``pattern=True`` (``ckpool_info``'s ``users``) the glob characters
+    ``* ? [ ]`` are allowed, everything else is the same.
+
+    :returns: ``None`` when acceptable, else a short reason naming the
+        offending character (as ``U+XXXX``) or property.
+    """
+    if not isinstance(name, str):
+        return 'is not a string'
+    if not name:
+        return 'is empty'
+    if name in ('.', '..'):
+        return 'is %r, a directory name' % name
+    try:
+        size = len(name.encode('utf-8'))
+    except UnicodeEncodeError:
+        return 'is not valid UTF-8 (lone surrogate)'
+    if size > MAX_USERNAME_BYTES:
+        return 'is %d bytes long; ckpool cuts user names at %d bytes' % (size, MAX_USERNAME_BYTES)
+    for char in name:
+        if char in _FORBIDDEN_CHARS and not (pattern and char in '*?[]'):
+            return 'contains %r' % char
+        category = unicodedata.category(char)
+        if category in _FORBIDDEN_CATEGORIES:
+            return 'contains U+%04X (Unicode category %s: control, format or separator character)' % (
+                ord(char), category)
+    if name != name.strip():
+        return 'starts or ends with whitespace'
+    return None
 
 
 def valid_username(name):
@@ -48,15 +97,13 @@ def is_glob(pattern):
 
 
 def check_pattern(pattern):
-    """Validate one user name or glob pattern, raising ValueError when unusable."""
-    if not isinstance(pattern, str) or not pattern:
-        raise ValueError('invalid user pattern %r: must be a non-empty string' % (pattern,))
-    if is_glob(pattern):
-        if '/' in pattern or any(unicodedata.category(char) in ('Cc', 'Cs') for char in pattern):
-            raise ValueError('invalid user pattern %r: "/" and control characters never match a user' % (pattern,))
-    elif not valid_username(pattern):
-        raise ValueError('invalid ckpool username %r: empty, ".", "..", "/", NUL, control '
-                         'characters and names over %d bytes are refused' % (pattern, MAX_USERNAME_BYTES))
+    """Validate one user name or glob pattern (:func:`username_problem` with ``pattern=True``).
+
+    :raises ValueError: naming the pattern and what is wrong with it.
+    """
+    problem = username_problem(pattern, pattern=True)
+    if problem:
+        raise ValueError('invalid user name or pattern %r: it %s' % (pattern, problem))
 
 
 def normalise_patterns(patterns):

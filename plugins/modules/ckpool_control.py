@@ -37,9 +37,10 @@ attributes:
   check_mode:
     support: full
     details:
-      - In check mode nothing is sent to any socket. The module validates its input, reads C(main.pid) and checks
-        that the pid is alive and the socket file exists, and returns the RV(command) it would send with
-        V(changed=true); it fails like a real run would when the instance is not running.
+      - In check mode only C(ping) is sent to the listener. The module validates its input, checks that the
+        instance runs (its listener answers or at least accepts the connection) and that the socket file exists,
+        and returns the RV(command) it would send with V(changed=true); it fails like a real run would when the
+        instance is not running.
   diff_mode:
     support: none
   action_group:
@@ -147,7 +148,9 @@ target:
       type: int
   sample: {"host": "backup.example.com", "port": 3333}
 pid:
-  description: The pid in C(main.pid) of the instance, null when the file is missing.
+  description:
+    - The process that listens on the socket the verb went to (in check mode, the one proven to serve the socket
+      directory), as the kernel names it; null when unknown. C(main.pid) is not used.
   returned: always
   type: int
   sample: 4242
@@ -275,16 +278,11 @@ def main():
     if target_info is not None:
         result['target'] = target_info
 
-    try:
-        pid = client.read_pid()
-    except CkpoolError as exc:
-        cm.fail_from(exc, **result)
-    result['pid'] = pid
-
     if cm.check_mode:
-        if not client.pid_alive(pid):
-            reason = 'main.pid is missing' if pid is None else 'pid %d from main.pid is not running' % pid
-            cm.fail('ckpool is not running (%s): %s would fail' % (reason, verb), **result)
+        live = cm.liveness()
+        result['pid'] = live['pid']
+        if not live['running']:
+            cm.fail('%s: %s would fail' % (cm.not_running_text(live), verb), **result)
         if not os.path.exists(client.path(sock)):
             cm.fail('socket %s does not exist: %s would fail' % (client.path(sock), verb), **result)
         cm.exit(changed=True, **result)
@@ -300,9 +298,17 @@ def main():
         if exc.sent and client.audit:
             result['reply'] = client.audit[-1].get('reply')
         result['sent'] = exc.sent
-        cm.fail_from(exc, prefix='%s failed' % verb, changed=exc.sent, **result)
+        result['pid'] = _peer_pid(client, sock)
+        cm.fail_from(exc, prefix='%s failed' % verb, **result)
     result['sent'] = True
+    result['pid'] = _peer_pid(client, sock)
     cm.exit(changed=True, **result)
+
+
+def _peer_pid(client, sock):
+    """The process the kernel named as listening on the socket the verb went to, or None."""
+    peer = client.peers.get(sock)
+    return peer[0] if peer else None
 
 
 if __name__ == '__main__':

@@ -17,10 +17,19 @@ description:
     (C(pool/pool.status), C(users/NAME)); ckpool's socket API for users is stubbed upstream and never answers.
   - A stopped pool is not a failure. RV(process.running) is V(false), socket sections are V(null) and the
     file data (last pool status, users) is still returned when the log directory is known.
+  - Whether the pool runs comes from its listener (a C(ping); a listener that accepts the connection means
+    running, whatever C(main.pid) says), and the process serving O(socket_dir) is the one the kernel names as
+    holding the listening socket C(SOCKET_DIR/listener).
+  - All socket work of a run shares one deadline, O(timeout) (plus O(connector_timeout) with O(connector_ping)):
+    against hung sockets the module ends within that and about a second more.
+  - Block records in the log next to lines a miner may have forged (a worker name with line breaks) are not
+    reported as blocks but in RV(suspicious_blocks); see M(ckpool.fleet.ckpool_dropuser) for how they are told
+    apart and the limits of that.
 author:
   - ckpool.fleet contributors (@ckpool-fleet)
 extends_documentation_fragment:
   - ckpool.fleet.ckpool
+  - ckpool.fleet.ckpool.files
   - ckpool.fleet.ckpool.attributes
 attributes:
   check_mode:
@@ -42,7 +51,7 @@ options:
         and a stale flag), C(stratifier) (stratifier stats JSON), C(connector) (connector stats JSON, asked
         through the listener so a slow connector does not delay it), C(users) and C(workers) (from the
         C(users/) files, filtered by O(users)), C(workbase) (the generator's current work template and best
-        block hash) and C(blocks) (blocks the pool solved, from C(NAME.log)).
+        block hash) and C(blocks) (blocks the pool solved, from the instance's log C(LOGDIR/NAME.log)).
       - C(workbase) costs ckpool one bitcoind RPC and is not part of the default set; ask for it by name.
     type: list
     elements: str
@@ -51,32 +60,29 @@ options:
     description:
       - User names or shell-style globs selecting which users (and their workers) O(gather=users) and
         O(gather=workers) return. Exact names are read directly, without listing the directory.
+      - Each follows the user-name rule of M(ckpool.fleet.ckpool_dropuser) (1 to 127 bytes; no C(.) or C(..),
+        C(/), backslash, whitespace at the ends, control, format or separator characters), except that the glob
+        characters C(*), C(?), C([) and C(]) are allowed here.
       - This replaces the C(user.info=NAME) command popular guides show, which ckpool does not have.
     type: list
     elements: str
     default: ['*']
   users_limit:
     description:
-      - Return at most this many users (sorted by name). V(0) means no limit.
+      - Return at most this many users (sorted by name), from V(0) to 1000000000. V(0) means no limit.
       - RV(users_truncated) tells when the limit cut the list.
     type: int
     default: 0
-  log_dir:
+  hashrate_strings:
     description:
-      - The instance's C(logdir), holding C(pool/pool.status), C(users/) and C(NAME.log).
-      - When neither O(log_dir) nor O(config) is given it is discovered from the running process (its C(-c)
-        argument and working directory; ckpool's default C(logdir) V(logs) is relative to that directory).
-    type: path
-  config:
-    description:
-      - Path of the instance's C(ckpool.conf) to read C(logdir) from, when O(log_dir) is not given.
-      - A relative C(logdir) in the file is taken relative to the directory of the running process, or of
-        the configuration file when the pool is stopped.
-    type: path
+      - Also return ckpool's own hashrate strings (C(hashrate_raw)) beside the numbers in H/s for users and workers.
+      - V(false) roughly halves the size of a result with many users.
+    type: bool
+    default: true
   stale_after:
     description:
       - C(pool.status) older than this many seconds is flagged C(stale) in RV(pool). ckpool rewrites it every
-        60 seconds.
+        60 seconds. From V(0) to ten years.
     type: int
     default: 180
   connector_ping:
@@ -87,18 +93,14 @@ options:
     type: bool
     default: false
   connector_timeout:
-    description: Deadline in seconds for the connector ping.
+    description: Deadline in seconds for the connector ping (more than 0, at most 3600).
     type: float
     default: 6.0
   blocks_limit:
-    description: With O(gather=blocks), return at most this many solved blocks, newest first.
+    description: With O(gather=blocks), return at most this many solved blocks (and suspicious records), newest
+      first, from V(1) to V(100000).
     type: int
     default: 20
-  log_max_bytes:
-    description:
-      - With O(gather=blocks), read at most this many bytes from the end of C(NAME.log).
-    type: int
-    default: 16777216
   query:
     description:
       - A JMESPath expression evaluated on the managed host over the gathered result. Only its value is
@@ -170,19 +172,41 @@ log_dir:
   returned: always
   type: str
   sample: /var/log/ckpool
+log_file:
+  description: The instance's log C(LOGDIR/NAME.log), or null when the log directory is unknown.
+  returned: when file data was gathered
+  type: str
+  sample: /var/log/ckpool/ckpool.log
+instance_name:
+  description: The instance name the log is named after (see O(instance_name)).
+  returned: when file data was gathered
+  type: str
+  sample: ckpool
 process:
-  description: Process facts from C(main.pid).
+  description: Process facts, from the sockets and /proc (C(main.pid) is reported, not trusted).
   returned: when O(gather) contains C(process) and O(query) is not set
   type: dict
   contains:
     pid:
-      description: The pid in C(main.pid), or null when the file is missing.
+      description: The process proven to serve O(socket_dir) (it holds the listening socket), null when none is.
       type: int
     running:
-      description: Whether that pid is alive. The socket files stay after a shutdown, so their presence is no proof.
+      description:
+        - Whether a process listens on C(SOCKET_DIR/listener). The socket files stay after a shutdown, so their
+          presence is no proof; C(main.pid) is no proof either.
+      type: bool
+    answering:
+      description: Whether the listener answered C(ping) within the deadline.
       type: bool
     pid_file:
       description: Path of C(main.pid).
+      type: str
+    pid_file_pid:
+      description: The pid C(main.pid) holds (a hint), null when the file is missing.
+      type: int
+    owner_problem:
+      description: Why no process could be proven to serve the directory although it runs (for example another
+        user's process that this user may not inspect), or null.
       type: str
     sockets:
       description: Which of the four socket files exist.
@@ -340,14 +364,26 @@ workbase:
            "best": "6f8a5aba..."}
 blocks:
   description:
-    - Blocks the pool solved according to C(NAME.log) (C(Solved and confirmed block H by WORKER) and
-      C(BLOCK ACCEPTED!) lines), newest first, at most O(blocks_limit), read from the end of the log with
+    - Blocks the pool solved according to its log (C(Solved and confirmed block H by WORKER) and
+      C(BLOCK ACCEPTED!) records), newest first, at most O(blocks_limit), read from the end of the log with
       the O(log_max_bytes) bound. Times are the log's local time converted to unix time.
+    - Records within 4 KiB of a sign of tampering are left out (see RV(suspicious_blocks)).
   returned: when O(gather) contains C(blocks) and O(query) is not set
   type: list
   elements: dict
   sample: [{"time": 1795500700.123, "height": 103, "worker": "alice.rig1", "user": "alice", "accepted": true,
             "line": "[2026-11-24 06:11:40.123] Solved and confirmed block 103 by alice.rig1"}]
+suspicious_blocks:
+  description:
+    - Block records that lie next to lines a miner may have forged (a line without a valid time stamp, a cut
+      C(Authorised)/C(Dropped) record, a time stamp out of order), in the shape of RV(blocks) with a C(reason).
+      They are not counted as blocks.
+  returned: when O(gather) contains C(blocks) and O(query) is not set
+  type: list
+  elements: dict
+  sample: [{"time": 1795500700.1, "height": 999999, "worker": "mallory.x", "user": "mallory", "accepted": true,
+            "line": "[2026-11-24 06:11:40.100] Solved and confirmed block 999999 by mallory.x",
+            "reason": "within 4096 bytes of a line without a valid time stamp"}]
 query_result:
   description: Value of O(query) over the gathered result.
   returned: when O(query) is set
@@ -368,21 +404,16 @@ socket_dir:
 '''
 
 import fnmatch
-import os
+import json
 import traceback
 
 from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.ckpool.fleet.plugins.module_utils.ckpool import (
     CkpoolError,
-    CkpoolNotRunning,
     CkpoolPermissionDenied,
 )
 from ansible_collections.ckpool.fleet.plugins.module_utils.module_base import CkpoolModule
-from ansible_collections.ckpool.fleet.plugins.module_utils import ckpool_log
-from ansible_collections.ckpool.fleet.plugins.module_utils import process
-from ansible_collections.ckpool.fleet.plugins.module_utils import safe_files
-from ansible_collections.ckpool.fleet.plugins.module_utils import status_files
 
 
 def import_jmespath():
@@ -400,6 +431,11 @@ WORKBASE_KEYS = ('height', 'previousblockhash', 'coinbasevalue', 'diff', 'ntime'
                  'bbversion', 'bits', 'target', 'mintime', 'sizelimit')
 SUBSETS = ('process', 'health', 'pool', 'stratifier', 'connector', 'users', 'workers', 'workbase', 'blocks')
 DEFAULT_SUBSETS = ('process', 'health', 'pool', 'stratifier', 'connector')
+NUMBERS = {
+    'users_limit': dict(low=0, high=10 ** 9, low_inclusive=True, integer=True),
+    'stale_after': dict(low=0, high=10 * 365 * 86400, low_inclusive=True, integer=True),
+    'blocks_limit': dict(low=1, high=100000, low_inclusive=True, integer=True),
+}
 
 
 def resolve_gather(items):
@@ -432,64 +468,47 @@ def resolve_gather(items):
 
 
 class Gatherer:
+    """Gathers each subset once; socket work goes through the module's one deadline."""
+
     def __init__(self, cm):
         self.cm = cm
         self.client = cm.client
         self.params = cm.params
-        self.warnings = []
         self.file_errors = []
-        self._process = None
-        self._log_dir = None
-        self._log_dir_resolved = False
 
     def process(self):
-        if self._process is None:
-            info = self.client.process()
-            if info['running']:
-                proc = process.process_info(info['pid']) or {}
-                info['started'] = proc.get('start_time')
-                info['cmdline'] = proc.get('cmdline')
-                info['cwd'] = proc.get('cwd')
-            self._process = info
-        return self._process
+        live = self.cm.liveness()
+        info = self.client.process()
+        owner = live['owner'] or {}
+        return dict(
+            pid=live['pid'],
+            running=live['running'],
+            answering=live['answering'],
+            pid_file=info['pid_file'],
+            pid_file_pid=live['pid_file_pid'],
+            sockets=info['sockets'],
+            started=owner.get('start_time'),
+            cmdline=owner.get('cmdline'),
+            owner_problem=live['owner_problem'],
+        )
 
-    def instance_name(self):
-        """ckpool's log is LOGDIR/NAME.log: NAME from the process's -n, else the mode's default name."""
-        args = process.ckpool_args(self.process().get('cmdline') or [])
-        if args is None:
-            return 'ckpool'
-        parsed = process.parse_ckpool_args(args)
-        return parsed['name'] or process.default_name(parsed['mode'])
 
     def log_dir(self):
-        if self._log_dir_resolved:
-            return self._log_dir
-        self._log_dir_resolved = True
-        if self.params['log_dir']:
-            self._log_dir = self.params['log_dir']
-            return self._log_dir
-        proc = self.process()
-        if self.params['config']:
-            try:
-                config = process.read_config(self.params['config'])
-            except safe_files.CkpoolFileError as exc:
-                self.cm.fail('cannot read config %s: %s' % (self.params['config'], exc))
-            base = proc.get('cwd') or os.path.dirname(os.path.abspath(self.params['config']))
-            self._log_dir = process.config_logdir(config, base)
-            return self._log_dir
-        if proc['running']:
-            try:
-                self._log_dir = process.discover_logdir(proc['pid'])
-            except safe_files.CkpoolFileError as exc:
-                self.warnings.append('cannot discover the log directory of pid %s: %s; set log_dir or config'
-                                     % (proc['pid'], exc))
-        else:
-            self.warnings.append('ckpool is not running and neither log_dir nor config is set: file data unavailable')
-        return self._log_dir
+        found = self.cm.instance()
+        if found['problem']:
+            self.cm.warn('file data unavailable: %s' % found['problem'])
+        return found['log_dir']
 
     def health(self):
+        live = self.cm.liveness()
         result = dict(healthy=True)
-        targets = [('listener', None), ('stratifier', None)]
+        # the listener was pinged once by liveness()
+        listener = dict(ok=live['answering'])
+        if live['error'] is not None:
+            listener.update(error=live['error'].kind, message=str(live['error']))
+        listener['ms'] = live['ms']
+        result['listener'] = listener
+        targets = [('stratifier', None)]
         if self.params['connector_ping']:
             targets.append(('connector', self.params['connector_timeout']))
         for sock, timeout in targets:
@@ -504,47 +523,57 @@ class Gatherer:
                 entry['message'] = str(exc)
             entry['ms'] = self.client.audit[-1]['ms'] if self.client.audit else None
             result[sock] = entry
-            result['healthy'] = result['healthy'] and entry['ok']
+        result['healthy'] = all(result[sock]['ok'] for sock in result if sock != 'healthy')
         return result
 
     def stats(self, which):
+        if not self.cm.liveness()['running']:
+            return None
         try:
             return self.client.stats(which)
-        except CkpoolNotRunning:
+        except CkpoolPermissionDenied:
+            raise
+        except CkpoolError as exc:
+            self.cm.warn('%s stats unavailable: %s' % (which, exc))
             return None
 
     def pool(self):
+        from ansible_collections.ckpool.fleet.plugins.module_utils import status_files
+        from ansible_collections.ckpool.fleet.plugins.module_utils.safe_files import CkpoolFileError
         log_dir = self.log_dir()
         if not log_dir:
             return None
         try:
             return status_files.read_pool_status(log_dir, stale_after=self.params['stale_after'])
-        except safe_files.CkpoolFileError as exc:
-            # missing, or still torn after the retries (ckpool rewrites it in place): the
+        except CkpoolFileError as exc:
+            # missing, unsafe, or still torn after the retries (ckpool rewrites it in place): the
             # other gathered data stays useful, so report it instead of failing
-            self.warnings.append('pool status unavailable: %s' % exc)
+            self.cm.warn('pool status unavailable: %s' % exc)
             self.file_errors.append(dict(name='pool.status', path=exc.path, error=exc.reason))
             return None
 
     def users(self):
+        from ansible_collections.ckpool.fleet.plugins.module_utils import status_files
+        from ansible_collections.ckpool.fleet.plugins.module_utils.safe_files import CkpoolFileError, CkpoolFileMissing
+        empty = dict(users=[], errors=[], missing=[], total=0, truncated=False)
         log_dir = self.log_dir()
         if not log_dir:
-            return dict(users=[], errors=[], missing=[], total=0, truncated=False)
+            return empty
         limit = self.params['users_limit'] or None
         try:
-            return status_files.read_users(log_dir, self.params['users'], limit=limit)
-        except safe_files.CkpoolFileMissing as exc:
-            self.warnings.append(str(exc))
-            return dict(users=[], errors=[], missing=[], total=0, truncated=False)
-        except (safe_files.CkpoolFileError, ValueError) as exc:
+            return status_files.read_users(log_dir, self.params['users'], limit=limit,
+                                           raw=self.params['hashrate_strings'])
+        except CkpoolFileMissing as exc:
+            self.cm.warn(str(exc))
+            return empty
+        except (CkpoolFileError, ValueError) as exc:
             self.cm.fail('cannot read users: %s' % exc)
 
     def workbase(self):
-        try:
-            base = self.client.query_json('generator', 'getbase')
-            best = self.client.send('generator', 'getbest', expect_reply=True)
-        except CkpoolNotRunning:
+        if not self.cm.liveness()['running']:
             return None
+        base = self.client.query_json('generator', 'getbase')
+        best = self.client.send('generator', 'getbest', expect_reply=True)
         # the template carries every transaction (megabytes on mainnet): keep the summary only
         summary = dict((key, base.get(key)) for key in WORKBASE_KEYS)
         txns = base.get('transactions')
@@ -553,22 +582,28 @@ class Gatherer:
         return summary
 
     def blocks(self):
-        log_dir = self.log_dir()
-        if not log_dir:
-            return []
-        path = os.path.join(log_dir, '%s.log' % self.instance_name())
+        from ansible_collections.ckpool.fleet.plugins.module_utils import ckpool_log
+        from ansible_collections.ckpool.fleet.plugins.module_utils.safe_files import CkpoolFileError, CkpoolFileMissing
+        if not self.log_dir():
+            return [], []
+        found = self.cm.instance()
+        path = found['log_file']
         try:
-            found = ckpool_log.solved_blocks(path, limit=self.params['blocks_limit'],
-                                             max_bytes=self.params['log_max_bytes'])
-        except safe_files.CkpoolFileMissing as exc:
-            self.warnings.append(str(exc))
-            return []
-        except safe_files.CkpoolFileError as exc:
-            self.cm.fail('cannot read blocks from %s: %s' % (path, exc))
-        if found['bound_hit'] and len(found['blocks']) < self.params['blocks_limit']:
-            self.warnings.append('read only the last %d bytes of %s: older blocks are not listed'
-                                 % (self.params['log_max_bytes'], path))
-        return found['blocks']
+            result = ckpool_log.solved_blocks(path, limit=self.params['blocks_limit'],
+                                              max_bytes=self.params['log_max_bytes'], opener=self.cm.log_opener())
+        except CkpoolFileMissing as exc:
+            self.cm.warn(str(exc))
+            return [], []
+        except CkpoolFileError as exc:
+            self.cm.fail('cannot read blocks from %s: %s' % (path, exc.reason))
+        if result['bound_hit'] and len(result['blocks']) < self.params['blocks_limit']:
+            self.cm.warn('read only the last %d bytes of %s: older blocks are not listed'
+                         % (self.params['log_max_bytes'], path))
+        if result['suspicious']:
+            self.cm.warn('%d block record(s) in %s lie next to lines a miner may have forged (a worker name with '
+                         'line breaks): not reported as blocks, see suspicious_blocks'
+                         % (len(result['suspicious']), path))
+        return result['blocks'], result['suspicious']
 
 
 def main():
@@ -576,36 +611,34 @@ def main():
         gather=dict(type='list', elements='str', default=list(DEFAULT_SUBSETS)),
         users=dict(type='list', elements='str', default=['*']),
         users_limit=dict(type='int', default=0),
-        log_dir=dict(type='path'),
-        config=dict(type='path'),
+        hashrate_strings=dict(type='bool', default=True),
         stale_after=dict(type='int', default=180),
         connector_ping=dict(type='bool', default=False),
         connector_timeout=dict(type='float', default=6.0),
         blocks_limit=dict(type='int', default=20),
-        log_max_bytes=dict(type='int', default=16 * 1024 * 1024),
         query=dict(type='str'),
     )
-    cm = CkpoolModule(argument_spec=argument_spec, supports_check_mode=True,
-                      mutually_exclusive=[('log_dir', 'config')])
+    cm = CkpoolModule(argument_spec=argument_spec, supports_check_mode=True, log_options=True, numbers=NUMBERS)
     params = cm.params
 
     subsets, unknown = resolve_gather(params['gather'])
     if unknown:
         cm.fail('unknown gather subset(s) %s; valid: all, %s (prefix ! to exclude)'
                 % (', '.join(repr(u) for u in unknown), ', '.join(SUBSETS)))
-    for name in ('users_limit', 'stale_after', 'blocks_limit'):
-        if params[name] < 0:
-            cm.fail('%s must not be negative' % name)
-    if params['log_max_bytes'] <= 0 or params['connector_timeout'] <= 0:
-        cm.fail('log_max_bytes and connector_timeout must be positive')
-    for pattern in params['users']:
-        if not pattern or '/' in pattern or '\x00' in pattern:
-            cm.fail('invalid user name or pattern %r' % (pattern,))
+    if 'users' in subsets or 'workers' in subsets:
+        from ansible_collections.ckpool.fleet.plugins.module_utils.usernames import check_pattern
+        for pattern in params['users']:
+            try:
+                check_pattern(pattern)
+            except ValueError as exc:
+                cm.fail(str(exc))
     jmespath = None
     if params['query'] is not None:
         jmespath, import_error = import_jmespath()
         if jmespath is None:
             cm.fail(missing_required_lib('jmespath'), exception=import_error)
+    if params['connector_ping'] and 'health' in subsets:
+        cm.extend_deadline(params['connector_timeout'], 'timeout + connector_timeout')
 
     g = Gatherer(cm)
     data = dict(gathered=subsets)
@@ -629,26 +662,32 @@ def main():
             if 'users' in subsets:
                 data['users'] = found['users']
             if 'workers' in subsets:
-                data['workers'] = status_files.flatten_workers(found['users'])
+                from ansible_collections.ckpool.fleet.plugins.module_utils.status_files import flatten_workers
+                data['workers'] = flatten_workers(found['users'])
         if 'workbase' in subsets:
             data['workbase'] = g.workbase()
         if 'blocks' in subsets:
-            data['blocks'] = g.blocks()
+            data['blocks'], data['suspicious_blocks'] = g.blocks()
     except CkpoolError as exc:
         cm.fail_from(exc, prefix='ckpool_info could not gather %s' % ', '.join(subsets),
-                     log_dir=g._log_dir)
+                     log_dir=cm.instance()['log_dir'] if cm._instance else None)
     if g.file_errors or 'users' in subsets or 'workers' in subsets:
         data['file_errors'] = g.file_errors
-    data['log_dir'] = g.log_dir() if any(s in subsets for s in ('pool', 'users', 'workers', 'blocks')) else g._log_dir
-
-    for warning in g.warnings:
-        cm.module.warn(warning)
+    data['log_dir'] = cm._instance['log_dir'] if cm._instance else None
+    if cm._instance:
+        data['log_file'] = cm._instance['log_file']
+        data['instance_name'] = cm._instance['name']
 
     if params['query'] is not None:
         try:
             value = jmespath.search(params['query'], data)
         except Exception as exc:  # jmespath raises several exception types for bad expressions
             cm.fail('query %r failed: %s' % (params['query'], exc), gathered=subsets)
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            cm.fail('query %r does not select data (it evaluates to %s, which cannot be returned); select values, '
+                    'for example users[].name' % (params['query'], type(value).__name__), gathered=subsets)
         cm.exit(query_result=value, gathered=subsets, log_dir=data['log_dir'])
     cm.exit(**data)
 

@@ -13,8 +13,9 @@ description:
   - The listener answers C(success), C(Invalid) (out of range) or C(Failed) (unparsable); anything but
     C(success) fails the module.
   - ckpool cannot report its current log level. The module therefore remembers the last level it set,
-    keyed to the pid of the instance, in O(state_file) on the managed host. When that record says the same
-    level was already set on the same pid, nothing is sent and C(changed) is V(false). A restart (new pid)
+    keyed to the process that serves the socket directory (pid and start time, as the kernel names the process
+    holding the listening socket), in O(state_file) on the managed host. When that record says the same level
+    was already set on the same process, nothing is sent and C(changed) is V(false). A restart (new process)
     forgets the record. A change made outside this module (for example with C(ckpmsg)) cannot be seen; use
     O(force) to send the level regardless.
 author:
@@ -25,7 +26,7 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: In check mode nothing is sent; C(changed) is the prediction from the remembered level.
+    details: In check mode only C(ping) is sent; C(changed) is the prediction from the remembered level.
   diff_mode:
     support: full
     details: The before state is the remembered level for the current pid, or C(unknown).
@@ -34,7 +35,7 @@ attributes:
 options:
   level:
     description:
-      - The log level, as a number from V(0) to V(7) or a name.
+      - The log level, as a number from V(0) to V(7) (ASCII digits) or a name.
       - Names are V(emerg) (0), V(alert) (1), V(crit) (2), V(err) or V(error) (3), V(warning) or V(warn) (4),
         V(notice) (5, ckpool's default), V(info) (6) and V(debug) (7).
       - At V(notice) ckpool logs C(Authorised client) and C(Dropped client) lines; connection-level lines need
@@ -90,7 +91,7 @@ previous_level:
   type: int
   sample: 5
 pid:
-  description: The pid of the instance, from C(main.pid).
+  description: The process that serves the socket directory (holds its listening socket); null when it cannot be proven.
   returned: always
   type: int
   sample: 4242
@@ -131,14 +132,16 @@ NAMES = ('emerg', 'alert', 'crit', 'err', 'warning', 'notice', 'info', 'debug')
 
 
 def parse_level(value):
-    """Return the numeric level for an int, a digit string or a name, or None."""
+    """Return the numeric level for an int, a string of ASCII digits or a name, or None."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value if 0 <= value <= 7 else None
+    if isinstance(value, float):
+        return int(value) if value == value and value in (0, 1, 2, 3, 4, 5, 6, 7) else None
     if isinstance(value, str):
         text = value.strip().lower()
-        if text.isdigit():
+        if text and len(text) <= 2 and all(c in '0123456789' for c in text):
             number = int(text)
             return number if 0 <= number <= 7 else None
         return LEVELS.get(text)
@@ -178,29 +181,27 @@ def main():
     params = cm.params
     level = parse_level(params['level'])
     if level is None:
-        cm.fail('invalid level %r: use 0-7 or one of %s' % (params['level'], ', '.join(sorted(LEVELS))))
+        cm.fail('invalid level %r: use 0-7 or one of %s; nothing was sent' % (params['level'], ', '.join(sorted(LEVELS))))
     state_file = params['state_file']
 
-    try:
-        pid = cm.client.read_pid()
-    except CkpoolError as exc:
-        cm.fail_from(exc)
-    if not cm.client.pid_alive(pid):
-        cm.fail('ckpool is not running (no live pid in %s): cannot set its log level' % cm.client.pid_file,
-                pid=pid)
+    live = cm.require_running('set its log level')
+    pid = live['pid']
+    started = (live['owner'] or {}).get('start_ticks')
 
     state = load_state(state_file)
     key = cm.client.socket_dir
     remembered = state.get(key) or {}
-    previous = remembered.get('level') if remembered.get('pid') == pid else None
+    previous = None
+    if pid is not None and remembered.get('pid') == pid and remembered.get('started') == started:
+        previous = remembered.get('level')
 
     result = dict(level=level, level_name=NAMES[level], previous_level=previous, pid=pid, reply=None)
     changed = params['force'] or previous != level
     if cm.module._diff:
+        where = '%s (pid %s)' % (key, pid if pid is not None else 'unknown')
         result['diff'] = dict(
             before='loglevel: %s\n' % (previous if previous is not None else 'unknown'),
-            after='loglevel: %d\n' % level,
-            before_header='%s (pid %d)' % (key, pid), after_header='%s (pid %d)' % (key, pid))
+            after='loglevel: %d\n' % level, before_header=where, after_header=where)
     if not changed or cm.check_mode:
         cm.exit(changed=changed, **result)
 
@@ -209,11 +210,12 @@ def main():
     except CkpoolError as exc:
         cm.fail_from(exc, prefix='cannot set log level %d' % level, **result)
 
-    state[key] = dict(pid=pid, level=level, set_at=time.time())
-    try:
-        save_state(state_file, state)
-    except (IOError, OSError) as exc:
-        cm.module.warn('log level set, but it could not be remembered in %s: %s' % (state_file, exc))
+    if pid is not None:
+        state[key] = dict(pid=pid, started=started, level=level, set_at=time.time())
+        try:
+            save_state(state_file, state)
+        except (IOError, OSError) as exc:
+            cm.warn('log level set, but it could not be remembered in %s: %s' % (state_file, exc))
     cm.exit(changed=True, **result)
 
 

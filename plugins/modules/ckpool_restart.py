@@ -11,11 +11,14 @@ description:
   - Sends C(restart) to the instance's listener. ckpool answers C(restarting), forks and re-executes itself with
     C(-H); the new process takes over the stratum listening socket, so miners see no refused connection, and
     tells the old process to exit. Connected miners get C(client.reconnect) and come back to the new process.
-  - The module then waits until a B(new) pid owns C(main.pid), that pid is alive, and the listener and the
-    stratifier of the new process answer C(ping). ckpool writes C(main.pid) only after the old process has
-    exited, so in between the file holds the old pid or is missing; the module waits through that.
-  - It fails with a message naming what was last seen (old pid still in C(main.pid), no pid file, a new pid
-    whose sockets do not answer) when this does not happen within O(wait_timeout).
+  - The module then waits until a B(new) process serves O(socket_dir) - the kernel names the process that holds
+    the listening socket C(SOCKET_DIR/listener), which must differ from the one found before the restart - and
+    its listener and stratifier answer C(ping). C(main.pid) is not trusted for this (ckpool writes it only after
+    the old process has exited, and a stale one can name any process); it is reported as RV(pid_file_pid).
+  - It fails with a message naming what was last seen (the old process still serving, no listener, a new
+    process whose sockets do not answer) when this does not happen within O(wait_timeout).
+  - Once C(restart) was delivered, a failure reports V(changed=true): ckpool may have acted on it, also when its
+    answer came too late.
   - A stopped instance cannot be restarted this way (there is nobody to hand over from); the module fails and
     says so. Start it with its service instead.
   - ckpool re-executes the binary by the path it was started with and re-reads its configuration, so a
@@ -29,8 +32,8 @@ attributes:
   check_mode:
     support: full
     details:
-      - In check mode nothing at all is sent to ckpool; the module reads C(main.pid) and reports V(changed=true)
-        when the instance is running (a restart always changes the pid).
+      - In check mode only C(ping) is sent to ckpool (to learn whether it runs); the module reports
+        V(changed=true) when the instance is running (a restart always changes the pid).
   diff_mode:
     support: full
   action_group:
@@ -38,12 +41,13 @@ attributes:
 options:
   wait_timeout:
     description:
-      - Seconds to wait, after ckpool answered C(restarting), for a new live pid in C(main.pid) whose listener and
-        stratifier answer C(ping).
+      - Seconds to wait, after C(restart) was sent, for a new process serving O(socket_dir) whose listener and
+        stratifier answer C(ping) (more than 0, at most 86400). The module ends within O(wait_timeout) +
+        O(timeout) and about a second more.
     type: float
     default: 30
   poll_interval:
-    description: Seconds between two looks at C(main.pid) and the sockets while waiting.
+    description: Seconds between two looks at the sockets while waiting (more than 0, at most 60).
     type: float
     default: 0.05
   gate:
@@ -102,14 +106,14 @@ EXAMPLES = r'''
 
 RETURN = r'''
 old_pid:
-  description: The pid that owned C(main.pid) before the restart, null when the instance was not running.
+  description: The process that served O(socket_dir) before the restart, null when the instance was not running.
   returned: always
   type: int
   sample: 4242
 new_pid:
   description:
-    - The pid that owns C(main.pid) after the handover. Null in check mode, and on failure when no new pid was
-      seen.
+    - The process that serves O(socket_dir) after the handover. Null in check mode, and on failure when no new
+      process was seen.
   returned: always
   type: int
   sample: 4251
@@ -121,11 +125,16 @@ duration:
   sample: 0.62
 pid_seen:
   description:
-    - Seconds from sending C(restart) until the new pid first appeared in C(main.pid). Null when it never did
-      and in check mode.
+    - Seconds from sending C(restart) until a new process was first seen listening on C(SOCKET_DIR/listener).
+      Null when it never was and in check mode.
   returned: always
   type: float
   sample: 0.55
+pid_file_pid:
+  description: What C(main.pid) says at the end (a hint only), null when missing.
+  returned: always
+  type: int
+  sample: 4251
 commands:
   description:
     - Every command sent to ckpool during this run, in order. C(reply) is null when ckpool closed the connection
@@ -170,56 +179,70 @@ from ansible_collections.ckpool.fleet.plugins.module_utils.ckpool import (
 )
 from ansible_collections.ckpool.fleet.plugins.module_utils import health
 from ansible_collections.ckpool.fleet.plugins.module_utils.module_base import CkpoolModule
+from ansible_collections.ckpool.fleet.plugins.module_utils import process
 
 
-def read_pid_quietly(client):
-    """The pid in main.pid, or None while it is missing or being rewritten."""
+def look(client, old_pid, timeout):
+    """One look at the sockets: ``(new_pid or None, answered, problem)``.
+
+    ``new_pid`` is the process the kernel names as listening on the listener
+    when it differs from ``old_pid``; ``answered`` when that process answered
+    ``ping`` on the listener and on the stratifier.
+    """
+    client.peers.pop('listener', None)
+    client.peers.pop('stratifier', None)
     try:
-        return client.read_pid()
-    except CkpoolMalformedReply:
-        # A pid file caught while being written (empty or partial): look again.
-        return None
+        client.ping('listener', timeout=timeout)
+    except CkpoolPermissionDenied:
+        raise
+    except CkpoolError as exc:
+        peer = client.peers.get('listener')
+        if peer is None:
+            return None, False, 'no process serves the listener: %s' % exc.message
+        if peer[0] == old_pid:
+            return None, False, 'the old process %d still serves the listener (%s)' % (old_pid, exc.message)
+        return peer[0], False, 'new pid %d does not answer on the listener: %s' % (peer[0], exc.message)
+    peer = client.peers.get('listener')
+    if peer is None:
+        return None, False, 'the kernel did not name the process listening on the listener'
+    if peer[0] == old_pid:
+        return None, False, 'the old process %d still serves the listener' % old_pid
+    new_pid = peer[0]
+    try:
+        client.ping('stratifier', timeout=timeout)
+    except CkpoolPermissionDenied:
+        raise
+    except CkpoolError as exc:
+        return new_pid, False, 'new pid %d answers on the listener but not on the stratifier: %s' % (new_pid,
+                                                                                                    exc.message)
+    strat = client.peers.get('stratifier')
+    if strat is not None and strat[0] != new_pid:
+        return new_pid, False, 'the stratifier is still served by pid %d, not the new pid %d' % (strat[0], new_pid)
+    return new_pid, True, None
 
 
-def wait_for_new_process(client, old_pid, wait_timeout, poll_interval, started):
-    """Wait until a new live pid owns main.pid and listener + stratifier answer ping.
-
-    Returns (new_pid, pid_seen_seconds, problem); problem is None on success."""
-    deadline = started + wait_timeout
+def wait_for_new_process(cm, old_pid, wait_timeout, poll_interval, started):
+    """Wait until a new process serves the socket directory and answers; ``(new_pid, pid_seen, problem)``."""
+    client = cm.client
+    until = started + wait_timeout
     new_pid = None
     pid_seen = None
-    problem = 'main.pid still holds the old pid %d' % old_pid
+    problem = 'nothing was seen yet'
     while True:
-        pid = read_pid_quietly(client)
-        if pid is None:
-            problem = 'main.pid is missing (the old process exited, the new one has not written it yet)'
-        elif pid == old_pid:
-            if client.pid_alive(old_pid):
-                problem = 'main.pid still holds the old pid %d, which is still running' % old_pid
-            else:
-                problem = 'main.pid still holds the old pid %d, which has exited' % old_pid
-        elif not client.pid_alive(pid):
-            problem = 'main.pid holds pid %d, which is not running' % pid
-        else:
-            if new_pid != pid:
-                new_pid = pid
-                pid_seen = round(time.monotonic() - started, 3)
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            answered = True
-            for sock in ('listener', 'stratifier'):
-                try:
-                    client.ping(sock, timeout=max(0.05, min(client.timeout, left)))
-                except CkpoolPermissionDenied:
-                    raise
-                except CkpoolError as exc:
-                    answered = False
-                    problem = 'new pid %d is running but its %s does not answer: %s' % (pid, sock, exc)
-                    break
-            if answered:
+        left = until - time.monotonic()
+        if left <= 0:
+            break
+        found, answered, text = look(client, old_pid, max(0.05, min(client.timeout, left)))
+        if found is not None and found != new_pid:
+            new_pid = found
+            pid_seen = round(time.monotonic() - started, 3)
+        if answered:
+            owner, why = process.prove_owner(found, client.socket_dir)
+            if owner is not None:
                 return new_pid, pid_seen, None
-        if time.monotonic() + poll_interval >= deadline:
+            text = 'pid %d answers but is not proven to serve %s: %s' % (found, client.socket_dir, why)
+        problem = text
+        if time.monotonic() + poll_interval >= until:
             break
         time.sleep(poll_interval)
     return new_pid, pid_seen, problem
@@ -244,25 +267,20 @@ def main():
     ), supports_check_mode=True)
     client = cm.client
     params = cm.params
-    if params['wait_timeout'] <= 0 or params['wait_timeout'] > 3600:
-        cm.fail('wait_timeout must be > 0 and <= 3600 seconds, got %r' % params['wait_timeout'])
-    if params['poll_interval'] <= 0 or params['poll_interval'] > 10:
-        cm.fail('poll_interval must be > 0 and <= 10 seconds, got %r' % params['poll_interval'])
 
     gate = None
     if params['gate'] is not None:
         gate = health.parse_gate(params['gate'], params['socket_dir'])
         if gate['problems']:
             cm.fail('; '.join(gate['problems']))
-    result = dict(old_pid=None, new_pid=None, duration=0.0, pid_seen=None)
-    try:
-        old_pid = client.read_pid()
-    except CkpoolError as exc:
-        cm.fail_from(exc, prefix='cannot read the pid of the running ckpool', **result)
-    if old_pid is None or not client.pid_alive(old_pid):
-        cm.fail('ckpool is not running in %s (%s): a handover restart needs a running instance; start it with '
-                'its service instead' % (client.socket_dir, 'no main.pid' if old_pid is None
-                                         else 'pid %d from main.pid is not running' % old_pid), **result)
+    result = dict(old_pid=None, new_pid=None, duration=0.0, pid_seen=None, pid_file_pid=None)
+    live = cm.require_running('restart it with a handover (there is nobody to hand over from); start it with its '
+                              'service instead', **result)
+    result['pid_file_pid'] = live['pid_file_pid']
+    if live['owner'] is None:
+        cm.fail('cannot tell which process serves %s (%s): without it a new process cannot be told from the old '
+                'one' % (client.socket_dir, live['owner_problem']), **result)
+    old_pid = live['pid']
     result['old_pid'] = old_pid
     if gate is not None:
         reading = run_gate(cm, gate, readings=1, interval=0.0)
@@ -274,30 +292,37 @@ def main():
     if cm.check_mode:
         cm.exit(changed=True, **result)
 
+    cm.extend_deadline(params['wait_timeout'], 'timeout + wait_timeout')
     started = time.monotonic()
     try:
         client.listener_verb('restart')
-    except CkpoolError as exc:
+    except CkpoolMalformedReply as exc:
+        # ckpool answered, and not "restarting": it did not take the restart
         cm.fail_from(exc, prefix='ckpool did not accept the restart', **result)
-
-    try:
-        new_pid, pid_seen, problem = wait_for_new_process(client, old_pid, params['wait_timeout'],
-                                                          params['poll_interval'], started)
     except CkpoolError as exc:
-        cm.fail_from(exc, prefix='handover restart of pid %d' % old_pid, changed=True, **result)
+        if not client.delivered:
+            cm.fail_from(exc, prefix='ckpool did not accept the restart', **result)
+        cm.warn('the answer to restart failed (%s); waiting for the handover anyway' % exc)
+
+    new_pid, pid_seen, problem = wait_for_new_process(cm, old_pid, params['wait_timeout'], params['poll_interval'],
+                                                      started)
     result.update(new_pid=new_pid, pid_seen=pid_seen, duration=round(time.monotonic() - started, 3))
+    try:
+        result['pid_file_pid'] = client.read_pid()
+    except CkpoolError:
+        result['pid_file_pid'] = None
     if 'diff' in result and new_pid:
         result['diff']['after'] = 'pid: %d\n' % new_pid
     if problem is not None:
         cm.fail('handover restart of pid %d did not complete within %.1f s: %s'
-                % (old_pid, params['wait_timeout'], problem), changed=True, **result)
+                % (old_pid, params['wait_timeout'], problem), **result)
     if gate is not None:
         reading = run_gate(cm, gate, readings=gate['readings'], interval=gate['interval'], previous_pid=old_pid)
         result['post_gate'] = reading['instances']
         result['post_gate_readings'] = reading['readings']
         if not reading['healthy']:
             cm.fail('post-gate failed after the handover of pid %d to %s: %s'
-                    % (old_pid, new_pid, health.summary(reading['instances'])), changed=True, **result)
+                    % (old_pid, new_pid, health.summary(reading['instances'])), **result)
     cm.exit(changed=True, **result)
 
 

@@ -8,13 +8,19 @@ module: ckpool_shutdown
 short_description: Stop a running ckpool instance through its listener
 version_added: 0.1.0
 description:
-  - Sends C(shutdown) to the instance's listener (ckpool answers C(exiting) and is gone milliseconds later)
-    and waits until the pid from C(main.pid) has exited.
-  - An instance that is already stopped is not a failure; the module reports V(changed=false). ckpool leaves
-    its four socket files behind after a shutdown, so the module judges by the pid, not by the sockets.
-  - With O(force=true), when the listener does not answer or the process outlives O(wait_timeout), the module
-    sends SIGTERM and then SIGKILL to the pid from C(main.pid), but only after verifying that this pid is a
-    ckpool process.
+  - Sends C(shutdown) to the instance's listener (ckpool answers C(exiting) and is gone milliseconds later),
+    then waits until the process that served O(socket_dir) has exited and the listener refuses connections.
+  - Whether the instance runs is asked from the listener, not from C(main.pid) (a missing or stale pid file
+    proves nothing). ckpool leaves its socket files behind after a shutdown; a socket that refuses connections
+    means stopped. An instance that is already stopped is not a failure; the module reports V(changed=false).
+  - The process is identified by the kernel, never by its name or the pid file - it is the process holding the
+    listening socket C(SOCKET_DIR/listener) - and recorded with its start time.
+  - With O(force=true), when the listener does not answer or the process outlives its share of O(wait_timeout),
+    the module sends SIGTERM and then SIGKILL to that process, checking right before each signal that the pid
+    is still the same process (same start time, so a recycled pid is never signalled). A process that cannot be
+    proven to serve O(socket_dir) (for example another user's process that this user may not inspect) is never
+    signalled.
+  - Once C(shutdown) was delivered, a failure reports V(changed=true): ckpool may have acted on it.
   - Miners connected to the instance are disconnected. Use the rolling restart or a redirect first on a
     production pool.
 author:
@@ -25,20 +31,24 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: In check mode nothing is sent; C(changed) tells whether the instance would be stopped.
+    details: In check mode only C(ping) is sent; C(changed) tells whether the instance would be stopped.
   diff_mode:
     support: full
   action_group:
     support: full
 options:
   wait_timeout:
-    description: Seconds to wait for the process to exit after C(shutdown) (and after each signal with O(force)).
+    description:
+      - Seconds to wait, all in all, for the process to exit and its listener to refuse connections (more than 0, at
+        most 86400). With O(force), the C(shutdown) gets the first 60 % of it, SIGTERM the next 30 % and SIGKILL the
+        rest.
+      - The module ends within O(wait_timeout) + O(timeout) and about a second more.
     type: float
     default: 30
   force:
     description:
       - Escalate to SIGTERM, then SIGKILL, when the listener does not answer or the process does not exit in
-        time. The pid is signalled only if it is verified to be a ckpool process.
+        time. Only the process proven to serve O(socket_dir) is signalled.
     type: bool
     default: false
 seealso:
@@ -59,17 +69,23 @@ EXAMPLES = r'''
 
 RETURN = r'''
 pid:
-  description: The pid that was (or would be) stopped, null when none was running.
+  description: The process that served O(socket_dir) and was (or would be) stopped, null when none was running.
+  returned: always
+  type: int
+  sample: 4242
+pid_file_pid:
+  description: What C(main.pid) said, a hint only (null when missing); a disagreement with RV(pid) is warned about.
   returned: always
   type: int
   sample: 4242
 was_running:
-  description: Whether the instance was running before the module acted.
+  description: Whether the instance was running (its listener accepted a connection) before the module acted.
   returned: always
   type: bool
   sample: true
 stopped:
-  description: Whether the process is gone at the end (false in check mode when it was running).
+  description: Whether the process is gone and the listener refuses connections at the end (false in check mode
+    when it was running).
   returned: always
   type: bool
   sample: true
@@ -79,7 +95,7 @@ method:
   type: str
   sample: shutdown
 elapsed:
-  description: Seconds from sending C(shutdown) until the pid was gone.
+  description: Seconds from sending C(shutdown) (or the first signal) until the process was gone.
   returned: always
   type: float
   sample: 0.05
@@ -102,19 +118,46 @@ import os
 import signal
 import time
 
-from ansible_collections.ckpool.fleet.plugins.module_utils.ckpool import CkpoolError
+from ansible_collections.ckpool.fleet.plugins.module_utils.ckpool import (
+    CkpoolDeadlineExceeded,
+    CkpoolError,
+    CkpoolNotRunning,
+)
 from ansible_collections.ckpool.fleet.plugins.module_utils.module_base import CkpoolModule
 from ansible_collections.ckpool.fleet.plugins.module_utils import process
-from ansible_collections.ckpool.fleet.plugins.module_utils import safe_files
 
 
-def wait_gone(client, pid, timeout):
-    deadline = time.monotonic() + timeout
-    while client.pid_alive(pid):
-        if time.monotonic() >= deadline:
+def wait_gone(owner, until):
+    """Wait until the proven owner is gone (or, without one, return at once); True when gone."""
+    while process.same_process(owner):
+        if time.monotonic() >= until:
             return False
         time.sleep(0.02)
     return True
+
+
+def listener_state(cm):
+    """After the owner left: ``(stopped, text)`` from one ping of the listener."""
+    client = cm.client
+    client.peers.pop('listener', None)
+    try:
+        client.ping('listener')
+    except CkpoolNotRunning:
+        return True, None
+    except CkpoolDeadlineExceeded as exc:
+        peer = client.peers.get('listener')
+        if peer is None:
+            return False, 'the listener could not be checked: %s' % exc.message
+        return False, 'pid %d now listens on %s but does not answer' % (peer[0], client.path('listener'))
+    except CkpoolError as exc:
+        peer = client.peers.get('listener')
+        if peer is None:
+            return True, None
+        return False, 'pid %d now listens on %s but does not answer (%s)' % (peer[0], client.path('listener'),
+                                                                            exc.message)
+    peer = client.peers.get('listener')
+    return False, 'pid %s now serves %s (restarted by its service manager?)' % (
+        peer[0] if peer else 'unknown', client.socket_dir)
 
 
 def main():
@@ -122,68 +165,88 @@ def main():
         wait_timeout=dict(type='float', default=30.0),
         force=dict(type='bool', default=False),
     ), supports_check_mode=True)
+    params = cm.params
     client = cm.client
-    wait_timeout = cm.params['wait_timeout']
-    if wait_timeout <= 0:
-        cm.fail('wait_timeout must be positive')
+    wait_timeout = params['wait_timeout']
 
-    try:
-        pid = client.read_pid()
-    except CkpoolError as exc:
-        cm.fail_from(exc)
-    running = client.pid_alive(pid)
-    result = dict(pid=pid if running else None, was_running=running, stopped=not running, method=None,
-                  elapsed=0.0)
+    live = cm.liveness()
+    running = live['running']
+    owner = live['owner']
+    result = dict(pid=live['pid'], pid_file_pid=live['pid_file_pid'], was_running=running, stopped=not running,
+                  method=None, elapsed=0.0)
+    if not running:
+        if live['pid_file_pid'] is not None and client.pid_alive(live['pid_file_pid']):
+            cm.warn('main.pid names pid %d, which is alive, but nothing listens on %s: it is not this instance '
+                    '(a stale pid file) and was not touched' % (live['pid_file_pid'], client.path('listener')))
+        cm.exit(changed=False, **result)
     if cm.module._diff:
-        result['diff'] = dict(before='running: %s\npid: %s\n' % (str(running).lower(), pid if running else 'null'),
+        result['diff'] = dict(before='running: true\npid: %s\n' % (live['pid'] if live['pid'] else 'unknown'),
                               after='running: false\npid: null\n')
-    if not running or cm.check_mode:
-        cm.exit(changed=running, **result)
-
-    started = time.monotonic()
-    problem = None
-    try:
-        client.listener_verb('shutdown')
-        result['method'] = 'shutdown'
-    except CkpoolError as exc:
-        problem = exc
-    if problem is None and wait_gone(client, pid, wait_timeout):
-        result.update(stopped=True, elapsed=round(time.monotonic() - started, 3))
+    if cm.check_mode:
         cm.exit(changed=True, **result)
-    if problem is None:
-        problem = 'pid %d still running %.1f s after shutdown' % (pid, wait_timeout)
-    if not cm.params['force']:
+
+    cm.extend_deadline(wait_timeout, 'timeout + wait_timeout')
+    started = time.monotonic()
+    waits_end = started + wait_timeout
+    shutdown_until = started + (wait_timeout * 0.6 if params['force'] else wait_timeout)
+    problem = None
+    if live['answering']:
+        try:
+            client.listener_verb('shutdown')
+            result['method'] = 'shutdown'
+        except CkpoolError as exc:
+            problem = exc
+    else:
+        problem = live['error']
+
+    if client.delivered:
+        # shutdown reached ckpool (answered or not): wait for the process to go and the listener to refuse
+        if owner is None or wait_gone(owner, shutdown_until):
+            stopped, text = listener_state(cm)
+            while not stopped and owner is None and time.monotonic() < shutdown_until:
+                time.sleep(0.05)
+                stopped, text = listener_state(cm)
+            if stopped:
+                result.update(stopped=True, elapsed=round(time.monotonic() - started, 3))
+                if problem is not None:
+                    cm.warn('ckpool stopped although its answer to shutdown failed: %s' % problem)
+                cm.exit(changed=True, **result)
+            if owner is not None:
+                cm.fail('pid %d exited after shutdown, but %s' % (owner['pid'], text), **result)
+            problem = 'the listener still accepts connections %.1f s after shutdown' % (shutdown_until - started)
+        else:
+            problem = 'pid %d still running %.1f s after shutdown%s' % (
+                owner['pid'], shutdown_until - started, ' (%s)' % problem if problem is not None else '')
+    if not params['force']:
         if isinstance(problem, CkpoolError):
             cm.fail_from(problem, prefix='shutdown failed (force=true would escalate to signals)', **result)
         cm.fail('%s (force=true would escalate to signals)' % problem, **result)
 
-    if not client.pid_alive(pid):
-        result.update(stopped=True, elapsed=round(time.monotonic() - started, 3))
-        cm.exit(changed=True, **result)
-    try:
-        # ckpool writes main.pid after it starts: a process younger than the file is a reused pid
-        pid_written = os.stat(client.pid_file).st_mtime
-    except OSError:
-        pid_written = None
-    try:
-        is_ckpool = process.is_ckpool_process(pid, started_before=pid_written)
-    except (safe_files.CkpoolFileError, ValueError) as exc:
-        cm.fail('refusing to signal pid %d: cannot verify it is ckpool: %s' % (pid, exc), **result)
-    if not is_ckpool:
-        cm.fail('refusing to signal pid %d from %s: it is not a ckpool process (or started after the pid file '
-                'was written: a reused pid)' % (pid, client.pid_file), **result)
-    for sig, name in ((signal.SIGTERM, 'sigterm'), (signal.SIGKILL, 'sigkill')):
+    if owner is None:
+        cm.fail('refusing to signal: no process is proven to serve %s (%s); %s'
+                % (client.socket_dir, live['owner_problem'], problem), **result)
+    pid = owner['pid']
+    stages = ((signal.SIGTERM, 'sigterm', started + wait_timeout * 0.9), (signal.SIGKILL, 'sigkill', waits_end))
+    for sig, name, until in stages:
+        # Right before the signal: is this pid still the process proven to serve the socket directory?
+        if not process.same_process(owner):
+            break
         try:
             os.kill(pid, sig)
         except OSError as exc:
-            if client.pid_alive(pid):
+            if process.same_process(owner):
                 cm.fail('cannot send %s to pid %d: %s' % (name.upper(), pid, exc), **result)
         result['method'] = name
-        if wait_gone(client, pid, wait_timeout):
-            result.update(stopped=True, elapsed=round(time.monotonic() - started, 3))
-            cm.module.warn('ckpool pid %d needed %s: %s' % (pid, name.upper(), problem))
-            cm.exit(changed=True, **result)
-    cm.fail('pid %d survived SIGKILL for %.1f s' % (pid, wait_timeout), **result)
+        if wait_gone(owner, until):
+            break
+    else:
+        cm.fail('pid %d survived SIGKILL for %.1f s' % (pid, waits_end - started), **result)
+    stopped, text = listener_state(cm)
+    result.update(stopped=stopped, elapsed=round(time.monotonic() - started, 3))
+    if not stopped:
+        cm.fail('pid %d is gone, but %s' % (pid, text), **result)
+    cm.warn('ckpool pid %d needed %s: %s' % (pid, (result['method'] or 'nothing').upper(), problem))
+    cm.exit(changed=True, **result)
 
 
 if __name__ == '__main__':

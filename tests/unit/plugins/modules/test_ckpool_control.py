@@ -61,6 +61,10 @@ def pool(tmp_path):
         def received(self):
             return dict((name, list(server.received)) for name, server in servers.items())
 
+        def close(self, name):
+            """Stop serving ``name`` but leave its socket file (a stale socket refuses connections)."""
+            servers.pop(name).close()
+
         def write_pid(self, pid):
             with open(os.path.join(self.path, 'main.pid'), 'w') as handle:
                 handle.write(str(pid))
@@ -84,6 +88,13 @@ def dead_pid():
 
 def nothing_received(pool):
     return all(not messages for messages in pool.received().values())
+
+
+def only_pings(pool):
+    """Check mode: the only message anywhere is the listener's liveness ping."""
+    received = pool.received()
+    return received['listener'] in ([], ['ping']) and all(
+        not messages for name, messages in received.items() if name != 'listener')
 
 
 # -- target validation ----------------------------------------------------------
@@ -298,24 +309,29 @@ def test_check_mode_sends_nothing(run_module, pool, args, command, sock):
     assert result['changed'] is True and result['sent'] is False
     assert result['command'] == command and result['socket'] == sock
     assert result['reply'] is None
-    assert result['commands'] == []
-    assert nothing_received(pool)
+    assert [c['command'] for c in result['commands']] == ['ping']
+    assert result['pid'] == os.getpid()   # the process holding the listener: this test's server thread
+    assert only_pings(pool)
 
 
 def test_check_mode_fails_when_pool_is_stopped(run_module, pool):
-    pool.write_pid(dead_pid())
+    pool.close('listener')   # nothing listens any more (the socket file stays, like ckpool's)
     result, failed = run_module(ckpool_control, dict(socket_dir=pool.path, verb='reject'), check_mode=True)
     assert failed
-    assert 'not running' in result['msg']
-    assert result['commands'] == [] and nothing_received(pool)
+    assert 'not running' in result['msg'] and 'nothing listens' in result['msg']
+    assert nothing_received(pool)
 
 
-def test_check_mode_fails_without_pid_file(run_module, pool):
+def test_check_mode_does_not_trust_main_pid(run_module, pool):
+    # main.pid missing or naming a dead pid says nothing: the listener answers, so it runs.
     os.unlink(os.path.join(pool.path, 'main.pid'))
     result, failed = run_module(ckpool_control, dict(socket_dir=pool.path, verb='dropall'), check_mode=True)
-    assert failed
-    assert 'main.pid is missing' in result['msg']
-    assert nothing_received(pool)
+    assert not failed and result['changed'] is True
+    pool.write_pid(dead_pid())
+    result, failed = run_module(ckpool_control, dict(socket_dir=pool.path, verb='dropall'), check_mode=True)
+    assert not failed and result['changed'] is True
+    received = pool.received()
+    assert received.pop('listener') == ['ping', 'ping'] and not any(received.values())
 
 
 # -- bad input sends nothing ---------------------------------------------------------
@@ -475,8 +491,9 @@ def test_sim_check_mode_sends_nothing(run_module, sim):
         for args in (dict(verb='redirect', target='backup.example:4444'), dict(verb='dropall'),
                      dict(verb='reject'), dict(verb='reconnect'), dict(verb='resetshares')):
             result, failed = run_module(ckpool_control, dict(args, socket_dir=sim.sockdir), check_mode=True)
-            assert not failed and result['changed'] is True and result['commands'] == []
-        assert settled_commands(sim, before) == []
+            assert not failed and result['changed'] is True
+            assert [c['command'] for c in result['commands']] == ['ping']
+        assert [e['command'] for e in settled_commands(sim, before)] == ['ping'] * 5
         miner.drain(0.3)
         assert not miner.eof and miner.reconnects() == []
     finally:
