@@ -34,7 +34,7 @@ requirements:
 notes:
   - Every module returns the commands it sent to ckpool as RV(commands), an audit trail with the reply and
     the time each took.
-  - Whether ckpool runs is asked from its sockets, not from C(main.pid): a listener that answers C(ping) means
+  - Whether ckpool runs is asked from its sockets, not from C(main.pid); a listener that answers C(ping) means
     running. The process serving the socket directory is identified by the kernel (it holds the listening socket
     C(SOCKET_DIR/listener)), never by its name or the pid file.
   - Once a command that changes the pool was delivered, a later failure (no answer in time, an unexpected answer)
@@ -55,8 +55,8 @@ options:
   log_dir:
     description:
       - The instance's C(logdir), holding C(pool/pool.status), C(users/) and the log C(NAME.log).
-      - When neither O(log_dir) nor O(config) is given it is discovered from the process that serves O(socket_dir):
-        its C(-c) argument (default C(NAME.conf)) and working directory; ckpool's default C(logdir) V(logs) is
+      - When neither O(log_dir) nor O(config) is given it is discovered from the process that serves O(socket_dir),
+        from its C(-c) argument (default C(NAME.conf)) and working directory; ckpool's default C(logdir) V(logs) is
         relative to that directory.
       - Nothing below this directory that is a symbolic link is followed (ckpool creates none), so no file outside
         it is read through a link planted inside; every file is opened without blocking and must be a regular file.

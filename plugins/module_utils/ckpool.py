@@ -26,6 +26,7 @@ Runs on the managed host: Python 3.6+, standard library only.
 
 import errno
 import json
+import math
 import os
 import socket
 import stat
@@ -290,7 +291,7 @@ class CkpoolClient:
                  max_reply=DEFAULT_MAX_REPLY, check_mode=False,
                  allow_state_creating=False, deadline=None):
         if (timeout is None or isinstance(timeout, bool) or not isinstance(timeout, (int, float))
-                or timeout != timeout or not 0 < timeout <= 86400):
+                or math.isnan(timeout) or not 0 < timeout <= 86400):
             raise CkpoolRefused('timeout must be a finite number of seconds > 0, got %r' % (timeout,))
         self.socket_dir = socket_dir
         self.timeout = float(timeout)
@@ -646,7 +647,9 @@ class CkpoolClient:
             return ('permission denied as user %s: a directory on the way to %s does not let this user in (ckpool '
                     'makes its socket directory 0750 for its own user and group)' % (me, self.socket_dir))
         d_user, d_group, d_mode = _owner_text(self.socket_dir)
-        if not os.access(self.socket_dir, os.X_OK):
+        effective = os.access in getattr(os, 'supports_effective_ids', ())
+        if not (os.access(self.socket_dir, os.X_OK, effective_ids=True) if effective
+                else os.access(self.socket_dir, os.X_OK)):
             return ('permission denied as user %s: the socket directory %s (owner %s:%s, mode %s) does not let '
                     'this user reach its sockets (ckpool makes it 0750: run as %s or a member of group %s)'
                     % (me, self.socket_dir, d_user, d_group, oct(d_mode), d_user, d_group))

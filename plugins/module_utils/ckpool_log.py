@@ -15,8 +15,8 @@ WORKER``...), newlines included, so a worker name can add whole lines that
 look like ckpool's own, stamp included.  What a miner cannot do:
 
 * write more than one stratum message of 1024 bytes (ckpool's
-  ``MAX_MSGSIZE``) per record, so a record carrying miner text spans at most
-  a few KiB (:data:`FORGERY_SPAN`, 4 KiB, is used);
+  ``MAX_MSGSIZE``) into a record, so a record carrying miner text spans at
+  most about 1.3 KiB (:data:`FORGERY_SPAN`, 2 KiB, is used);
 * hide the break: ckpool's own text before and after the worker name stays
   where it is, so the record the forged lines sit in is left broken (a line
   without a valid stamp, an ``Authorised``/``Dropped`` line cut short) unless
@@ -57,13 +57,15 @@ DEFAULT_MAX_BYTES = 16 * 1024 * 1024
 DEFAULT_BLOCK_SIZE = 64 * 1024
 """Block size used when reading a log file backwards."""
 
-FORGERY_SPAN = 4096
+FORGERY_SPAN = 2048
 """Bytes around a sign of tampering within which every line is distrusted.
 
-ckpool reads at most 1024 bytes per stratum message (``MAX_MSGSIZE``), so the
-miner-controlled text of one record (a worker name, plus the user name derived
-from it) is at most about 1.2 KiB; 4 KiB leaves room for records that carry
-two miner strings (a fork logging the user agent beside the worker)."""
+ckpool reads at most 1024 bytes per stratum message (``MAX_MSGSIZE``), so one
+record carrying miner text (ckpool's own words, the client id and address, a
+worker name of under 1 KiB and the user name of at most 127 bytes derived
+from it) is at most about 1.3 KiB long; every line within that distance of a
+broken record may belong to it.  A fork that writes two miner strings into
+one record (a user agent beside the worker name) would need more."""
 
 STAMP_TOLERANCE = 1.0
 """Seconds a stamp may run backwards against the line before it (ckpool's threads

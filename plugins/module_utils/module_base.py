@@ -246,8 +246,8 @@ class CkpoolModule(object):
             state['pid_file_pid'] = client.read_pid()
         except CkpoolError as exc:
             state['pid_file_problem'] = str(exc)
-        if state['pid'] is not None and state['pid_file_pid'] not in (None, state['pid']):
-            self.warn('main.pid in %s names pid %d, but pid %d serves the sockets (a stale pid file); the pid '
+        if state['pid'] is not None and state['pid_file_pid'] is not None and state['pid_file_pid'] != state['pid']:
+            self.warn('main.pid in %s names pid %s, but pid %s serves the sockets (a stale pid file); the pid '
                       'file is ignored' % (client.socket_dir, state['pid_file_pid'], state['pid']))
         self._liveness = state
         return state
@@ -268,7 +268,8 @@ class CkpoolModule(object):
         """
         live = self.liveness()
         if not live['running']:
-            context.setdefault('pid_file_pid', live['pid_file_pid'])
+            if context.get('pid_file_pid') is None:
+                context['pid_file_pid'] = live['pid_file_pid']
             self.fail('%s: cannot %s' % (self.not_running_text(live), what), **context)
         if not live['answering'] and isinstance(live.get('error'), CkpoolDeadlineExceeded):
             self.warn('the listener of %s accepted the connection but did not answer ping within the deadline'
@@ -276,8 +277,11 @@ class CkpoolModule(object):
         return live
 
     # -- the instance's files ----------------------------------------------------------------------------
-    def instance(self):
+    def instance(self, log=True):
         """Resolve the instance's log directory and name once: ``LOGDIR/NAME.log`` and friends.
+
+        With ``log=False`` (only ``pool.status``/``users/`` are needed) and
+        option ``log_dir`` set, nothing is asked from the sockets.
 
         Sources, first match wins:
 
@@ -299,11 +303,16 @@ class CkpoolModule(object):
             (None when the log directory is unknown), "pid",
             "problem" (why the log directory is unknown, or None)}``.
         """
-        if self._instance is not None:
+        if self._instance is not None and (self._instance['resolved_log'] or not log):
             return self._instance
         from ansible_collections.ckpool.fleet.plugins.module_utils import process
         from ansible_collections.ckpool.fleet.plugins.module_utils.safe_files import CkpoolFileError
         params = self.params
+        if not log and params.get('log_dir'):
+            self._instance = dict(log_dir=params['log_dir'], log_dir_source='option', name=None,
+                                  name_source=None, mode=None, log_name=None, log_file=None, pid=None, problem=None,
+                                  resolved_log=False)
+            return self._instance
         live = self.liveness()
         owner = live['owner']
         described = process.describe_instance(owner, self.client.socket_dir) if owner else None
@@ -313,7 +322,7 @@ class CkpoolModule(object):
             self.fail('instance_name %r is not a usable instance name (it names LOGDIR/NAME.log)' % (wanted,))
         result = dict(log_dir=None, log_dir_source=None, name='ckpool', name_source='default',
                       mode=described['mode'] if described else None, log_file=None,
-                      pid=live['pid'], problem=None)
+                      pid=live['pid'], problem=None, resolved_log=True)
         if described is not None:
             if wanted is not None and wanted != described['name']:
                 self.fail('instance_name %r does not match the running instance in %s, which pid %d runs as %r '

@@ -86,6 +86,8 @@ def _os_error(path, exc, directory=False, below_root=False):
     if code in (errno.EACCES, errno.EPERM):
         return CkpoolFileError(path, 'permission denied (the reading user needs read access; ckpool creates '
                                      'its log directories 0750 for its own user and group)')
+    if code == errno.ENXIO:
+        return CkpoolFileError(path, 'is a socket, not a regular file')
     return CkpoolFileError(path, exc.strerror or str(exc))
 
 

@@ -17,7 +17,7 @@ description:
   - B(Miners can write into that log.) ckpool logs worker names verbatim, line breaks included, so a worker name
     can add lines that look like ckpool's own. The module therefore drops only connections it can attribute to the
     user beyond doubt and refuses, listing each in RV(refused_clients) with the reason, a client id claimed by the
-    records of more than one user (C(claimed_by_several_users)), one whose record lies within 4 KiB of a sign of
+    records of more than one user (C(claimed_by_several_users)), one whose record lies within 2 KiB of a sign of
     tampering such as a line without a valid time stamp, a cut C(Authorised)/C(Dropped) record or a stamp out of
     order with its neighbours (C(broken_record)), one whose user is not the one ckpool derives from its worker name
     (C(inconsistent_record)), and every id when the log was not read back to the start of the current process,
@@ -176,7 +176,6 @@ from ansible_collections.ckpool.fleet.plugins.module_utils.module_base import Ck
 from ansible_collections.ckpool.fleet.plugins.module_utils import ckpool_log
 from ansible_collections.ckpool.fleet.plugins.module_utils.safe_files import CkpoolFileError
 from ansible_collections.ckpool.fleet.plugins.module_utils.usernames import username_problem
-
 
 
 def connections(client):

@@ -20,7 +20,7 @@ description:
   - Whether the pool runs comes from its listener (a C(ping); a listener that accepts the connection means
     running, whatever C(main.pid) says), and the process serving O(socket_dir) is the one the kernel names as
     holding the listening socket C(SOCKET_DIR/listener).
-  - All socket work of a run shares one deadline, O(timeout) (plus O(connector_timeout) with O(connector_ping)):
+  - All socket work of a run shares one deadline, O(timeout) (plus O(connector_timeout) with O(connector_ping));
     against hung sockets the module ends within that and about a second more.
   - Block records in the log next to lines a miner may have forged (a worker name with line breaks) are not
     reported as blocks but in RV(suspicious_blocks); see M(ckpool.fleet.ckpool_dropuser) for how they are told
@@ -367,7 +367,7 @@ blocks:
     - Blocks the pool solved according to its log (C(Solved and confirmed block H by WORKER) and
       C(BLOCK ACCEPTED!) records), newest first, at most O(blocks_limit), read from the end of the log with
       the O(log_max_bytes) bound. Times are the log's local time converted to unix time.
-    - Records within 4 KiB of a sign of tampering are left out (see RV(suspicious_blocks)).
+    - Records within 2 KiB of a sign of tampering are left out (see RV(suspicious_blocks)).
   returned: when O(gather) contains C(blocks) and O(query) is not set
   type: list
   elements: dict
@@ -383,7 +383,7 @@ suspicious_blocks:
   elements: dict
   sample: [{"time": 1795500700.1, "height": 999999, "worker": "mallory.x", "user": "mallory", "accepted": true,
             "line": "[2026-11-24 06:11:40.100] Solved and confirmed block 999999 by mallory.x",
-            "reason": "within 4096 bytes of a line without a valid time stamp"}]
+            "reason": "within 2048 bytes of a line without a valid time stamp"}]
 query_result:
   description: Value of O(query) over the gathered result.
   returned: when O(query) is set
@@ -477,24 +477,26 @@ class Gatherer:
         self.file_errors = []
 
     def process(self):
+        import os
+        from ansible_collections.ckpool.fleet.plugins.module_utils.ckpool import SOCKETS
         live = self.cm.liveness()
-        info = self.client.process()
         owner = live['owner'] or {}
+        if live.get('pid_file_problem'):
+            self.cm.warn(live['pid_file_problem'])
         return dict(
             pid=live['pid'],
             running=live['running'],
             answering=live['answering'],
-            pid_file=info['pid_file'],
+            pid_file=self.client.pid_file,
             pid_file_pid=live['pid_file_pid'],
-            sockets=info['sockets'],
+            sockets=dict((name, os.path.exists(self.client.path(name))) for name in SOCKETS),
             started=owner.get('start_time'),
             cmdline=owner.get('cmdline'),
             owner_problem=live['owner_problem'],
         )
 
-
-    def log_dir(self):
-        found = self.cm.instance()
+    def log_dir(self, log=False):
+        found = self.cm.instance(log=log)
         if found['problem']:
             self.cm.warn('file data unavailable: %s' % found['problem'])
         return found['log_dir']
@@ -584,7 +586,7 @@ class Gatherer:
     def blocks(self):
         from ansible_collections.ckpool.fleet.plugins.module_utils import ckpool_log
         from ansible_collections.ckpool.fleet.plugins.module_utils.safe_files import CkpoolFileError, CkpoolFileMissing
-        if not self.log_dir():
+        if not self.log_dir(log=True):
             return [], []
         found = self.cm.instance()
         path = found['log_file']
@@ -674,7 +676,7 @@ def main():
     if g.file_errors or 'users' in subsets or 'workers' in subsets:
         data['file_errors'] = g.file_errors
     data['log_dir'] = cm._instance['log_dir'] if cm._instance else None
-    if cm._instance:
+    if cm._instance and cm._instance['resolved_log']:
         data['log_file'] = cm._instance['log_file']
         data['instance_name'] = cm._instance['name']
 

@@ -138,7 +138,7 @@ def parse_level(value):
     if isinstance(value, int):
         return value if 0 <= value <= 7 else None
     if isinstance(value, float):
-        return int(value) if value == value and value in (0, 1, 2, 3, 4, 5, 6, 7) else None
+        return int(value) if value in (0, 1, 2, 3, 4, 5, 6, 7) else None
     if isinstance(value, str):
         text = value.strip().lower()
         if text and len(text) <= 2 and all(c in '0123456789' for c in text):

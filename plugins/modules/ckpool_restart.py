@@ -17,7 +17,7 @@ description:
     the old process has exited, and a stale one can name any process); it is reported as RV(pid_file_pid).
   - It fails with a message naming what was last seen (the old process still serving, no listener, a new
     process whose sockets do not answer) when this does not happen within O(wait_timeout).
-  - Once C(restart) was delivered, a failure reports V(changed=true): ckpool may have acted on it, also when its
+  - Once C(restart) was delivered, a failure reports V(changed=true), because ckpool may have acted on it, also when its
     answer came too late.
   - A stopped instance cannot be restarted this way (there is nobody to hand over from); the module fails and
     says so. Start it with its service instead.
@@ -213,8 +213,8 @@ def look(client, old_pid, timeout):
     except CkpoolPermissionDenied:
         raise
     except CkpoolError as exc:
-        return new_pid, False, 'new pid %d answers on the listener but not on the stratifier: %s' % (new_pid,
-                                                                                                    exc.message)
+        text = 'new pid %d answers on the listener but not on the stratifier: %s' % (new_pid, exc.message)
+        return new_pid, False, text
     strat = client.peers.get('stratifier')
     if strat is not None and strat[0] != new_pid:
         return new_pid, False, 'the stratifier is still served by pid %d, not the new pid %d' % (strat[0], new_pid)

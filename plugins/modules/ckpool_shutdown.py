@@ -20,7 +20,7 @@ description:
     is still the same process (same start time, so a recycled pid is never signalled). A process that cannot be
     proven to serve O(socket_dir) (for example another user's process that this user may not inspect) is never
     signalled.
-  - Once C(shutdown) was delivered, a failure reports V(changed=true): ckpool may have acted on it.
+  - Once C(shutdown) was delivered, a failure reports V(changed=true), because ckpool may have acted on it.
   - Miners connected to the instance are disconnected. Use the rolling restart or a redirect first on a
     production pool.
 author:
@@ -136,8 +136,25 @@ def wait_gone(owner, until):
     return True
 
 
+def confirm_stopped(cm, owner, until):
+    """After the owner left: ``(stopped, text)``, pinging the listener until it refuses.
+
+    A multi-threaded process shows as a zombie while its last threads still
+    close its files, so its own listener may still accept for a moment: that
+    is waited out (until ``until``, at least a second); any other process
+    answering means the directory is served again.
+    """
+    until = max(until, time.monotonic() + 1.0)
+    while True:
+        stopped, text = listener_state(cm)
+        peer = cm.client.peers.get('listener')
+        if stopped or owner is None or peer is None or peer[0] != owner['pid'] or time.monotonic() >= until:
+            return stopped, text
+        time.sleep(0.02)
+
+
 def listener_state(cm):
-    """After the owner left: ``(stopped, text)`` from one ping of the listener."""
+    """``(stopped, text)`` from one ping of the listener."""
     client = cm.client
     client.peers.pop('listener', None)
     try:
@@ -153,8 +170,8 @@ def listener_state(cm):
         peer = client.peers.get('listener')
         if peer is None:
             return True, None
-        return False, 'pid %d now listens on %s but does not answer (%s)' % (peer[0], client.path('listener'),
-                                                                            exc.message)
+        text = 'pid %d now listens on %s but does not answer (%s)' % (peer[0], client.path('listener'), exc.message)
+        return False, text
     peer = client.peers.get('listener')
     return False, 'pid %s now serves %s (restarted by its service manager?)' % (
         peer[0] if peer else 'unknown', client.socket_dir)
@@ -202,7 +219,7 @@ def main():
     if client.delivered:
         # shutdown reached ckpool (answered or not): wait for the process to go and the listener to refuse
         if owner is None or wait_gone(owner, shutdown_until):
-            stopped, text = listener_state(cm)
+            stopped, text = confirm_stopped(cm, owner, shutdown_until)
             while not stopped and owner is None and time.monotonic() < shutdown_until:
                 time.sleep(0.05)
                 stopped, text = listener_state(cm)
@@ -241,7 +258,7 @@ def main():
             break
     else:
         cm.fail('pid %d survived SIGKILL for %.1f s' % (pid, waits_end - started), **result)
-    stopped, text = listener_state(cm)
+    stopped, text = confirm_stopped(cm, owner, waits_end)
     result.update(stopped=stopped, elapsed=round(time.monotonic() - started, 3))
     if not stopped:
         cm.fail('pid %d is gone, but %s' % (pid, text), **result)
