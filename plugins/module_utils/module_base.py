@@ -354,7 +354,7 @@ class CkpoolModule(object):
         else:
             result['problem'] = 'ckpool is not running and neither log_dir nor config is set'
         # ckpool names its log after the instance: LOGDIR/NAME.log (-n NAME)
-        result['log_name'] = 'ckpool.log'
+        result['log_name'] = result['name'] + '.log'
         if result['log_dir']:
             result['log_file'] = os.path.join(result['log_dir'], result['log_name'])
         self._instance = result

@@ -190,11 +190,17 @@ _LONG_OPTIONS = {
     'redirector': 'R', 'trusted': 't', 'userproxy': 'u',
 }
 
-DEFAULT_NAMES = {
-    'pool': 'ckpool', 'solo': 'ckpool', 'proxy': 'ckproxy', 'userproxy': 'ckproxy',
-    'passthrough': 'ckpassthrough', 'node': 'cknode', 'redirector': 'ckredirector',
-}
-"""ckpool's default instance name per mode (``-B`` solo keeps ``ckpool``: ckpool.c main())."""
+
+def ckpool_args(cmdline):
+    """ckpool's own arguments from a command line: ``cmdline[1:]`` (None for an empty command line).
+
+    Whatever the program is called: parse them with :func:`parse_ckpool_args`
+    (which skips non-options like getopt), never decide from a name whether a
+    process is ckpool.
+    """
+    if not cmdline:
+        return None
+    return list(cmdline[1:])
 
 
 def parse_ckpool_args(args, argv0=None):
@@ -272,8 +278,14 @@ def parse_ckpool_args(args, argv0=None):
 
 
 def default_name(mode):
-    """Return ckpool's default instance name (and config basename) for a mode."""
-    return DEFAULT_NAMES.get(mode, 'ckpool')
+    """Return ckpool's default instance name (and config basename) for a mode (:mod:`modes`).
+
+    ``-B`` solo keeps ``ckpool`` (ckpool.c ``main()``); an unknown mode gives ``ckpool``.
+    """
+    from ansible_collections.ckpool.fleet.plugins.module_utils import modes
+    if mode not in modes.MODES:
+        return 'ckpool'
+    return modes.default_name(mode)
 
 
 def _resolve(cwd, path):
