@@ -71,6 +71,12 @@ STAMP_TOLERANCE = 1.0
 """Seconds a stamp may run backwards against the line before it (ckpool's threads
 take their stamps a little before the logger thread writes them)."""
 
+START_GRACE = 60.0
+"""Seconds between a process start and its first log record that still count as the log's beginning.
+
+A log file whose first record is younger than that was rotated after the
+process started: records of the process are missing from it."""
+
 FUTURE_TOLERANCE = 120.0
 """Seconds a stamp may lie in the future of the reader's clock."""
 
@@ -355,8 +361,8 @@ def scan_log(reader, since=None, now=None, span=FORGERY_SPAN):
         reads up to the bound.
     :param now: the reader's clock, for stamps in the future (default: now).
     :returns: a :class:`LogScan`.  ``complete`` is false when the bound
-        stopped the read, or when the file (a rotated log) starts after
-        ``since``.
+        stopped the read, or when the file (a rotated log) starts more than
+        :data:`START_GRACE` seconds after ``since``.
     """
     if now is None:
         now = time.time()
@@ -396,7 +402,7 @@ def scan_log(reader, since=None, now=None, span=FORGERY_SPAN):
         scan.complete = True
     elif reader.reached_start:
         # A rotated log whose first record is younger than the process misses the process's beginning.
-        scan.complete = since is None or (oldest is not None and oldest <= since + STAMP_TOLERANCE) or old_run > 0
+        scan.complete = since is None or (oldest is not None and oldest <= since + START_GRACE) or old_run > 0
     scan.bound_hit = reader.bound_hit and not scan.complete
     scan.finish(span)
     return scan

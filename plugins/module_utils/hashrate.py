@@ -16,13 +16,11 @@ values below 1 H/s are written with those suffixes.
 
 import math
 import re
-from decimal import Decimal, InvalidOperation
 
-_SI_FACTORS = {
-    '': Decimal(1), 'K': Decimal(10) ** 3, 'M': Decimal(10) ** 6, 'G': Decimal(10) ** 9,
-    'T': Decimal(10) ** 12, 'P': Decimal(10) ** 15, 'E': Decimal(10) ** 18,
+_SI_EXPONENTS = {
+    '': 0, 'K': 3, 'M': 6, 'G': 9, 'T': 12, 'P': 15, 'E': 18,
     # ckpool-lhr's suffix_string(): below 1 H/s (case matters: m is milli, M is mega)
-    'm': Decimal('0.001'), 'u': Decimal('0.000001'), 'n': Decimal('0.000000001'),
+    'm': -3, 'u': -6, 'n': -9,
 }
 
 _HASHRATE_RE = re.compile(
@@ -40,7 +38,8 @@ def parse_hashrate(value):
     its rare exponent form (``"1e+03K"``), or, from ckpool-lhr, one of ``m u n``
     (milli, micro, nano: ``"500m"`` -> ``0.5``).  Surrounding blanks and a trailing ``H/s``
     (``"8.71MH/s"``) are tolerated.  Ints and floats pass through as floats.
-    The decimal part is scaled exactly (``Decimal``) so ``"8.71M"`` gives the
+    The suffix is applied to the decimal exponent before the one conversion to
+    binary (``float("8.71e6")``, correctly rounded), so ``"8.71M"`` gives the
     double nearest to 8 710 000, not ``8.71 * 1e6``.
 
     :raises ValueError: for anything else (empty, negative, NaN, unknown or
@@ -83,11 +82,12 @@ def _parse_hashrate_text(value):
     if not match:
         raise ValueError('not a hashrate: %r (expected a number with an optional K/M/G/T/P/E or m/u/n suffix)'
                          % (value,))
+    mantissa, dummy, exponent = match.group('num').lower().partition('e')
+    shift = _SI_EXPONENTS[match.group('suffix')] + (int(exponent) if exponent else 0)
     try:
-        number = Decimal(match.group('num'))
-    except InvalidOperation:  # pragma: no cover - the regex only lets valid decimals through
+        result = float('%se%d' % (mantissa, shift))
+    except (OverflowError, ValueError):  # pragma: no cover - the regex only lets valid decimals through
         raise ValueError('not a hashrate: %r' % (value,))
-    result = float(number * _SI_FACTORS[match.group('suffix')])
     if not math.isfinite(result):
         raise ValueError('hashrate out of range: %r' % (value,))
     return result

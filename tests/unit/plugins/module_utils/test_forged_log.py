@@ -221,6 +221,16 @@ def test_rotated_log_that_misses_the_process_start_is_incomplete(tmp_path):
     assert ids(alice) == [] and refused(alice) == {20: 'log_incomplete'}
 
 
+def test_slow_start_is_not_mistaken_for_a_rotated_log(tmp_path):
+    # A loaded host: the process logs its first record seconds after it started.
+    log = Log()
+    since = log.now - 5
+    log.authorise(20, 'alice.rig1')
+    path = log.write(tmp_path / 'ckpool.log')
+    alice = ckpool_log.client_sessions(path, 'alice', since=since)
+    assert ids(alice) == [20] and alice['complete'] is True
+
+
 def test_genuine_log_has_no_signs_of_tampering(tmp_path):
     # The unmodified captures of a real ckpool: nothing is tainted.
     fixtures = os.path.join(os.path.dirname(__file__), 'fixtures', 'ckpool_files')

@@ -126,7 +126,12 @@ def test_loglevel_check_apply_reapply_and_restart_forgets(pool, run_module, tmp_
 
     old = pool.pid
     pool.request('listener', 'restart')
-    pool.wait_pid_change(old)
+    new = pool.wait_pid_change(old)
+    # ckpool writes main.pid before it recreates its listener: wait until the new process serves it
+    deadline = time.monotonic() + 10
+    while run_module(ckpool_info, dict(socket_dir=pool.sockdir, gather=['process']))[0]['process']['pid'] != new:
+        assert time.monotonic() < deadline, 'the new process never served the listener'
+        time.sleep(0.05)
     result, failed = run_module(ckpool_loglevel, args, check_mode=True)
     assert result['changed'] is True and result['previous_level'] is None
 

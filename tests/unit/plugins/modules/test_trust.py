@@ -326,7 +326,7 @@ def test_dropuser_with_miners_forging_lines_over_stratum(tmp_path, run_module):
             result, failed = run_module(ckpool_dropuser, dict(socket_dir=sim.sockdir, user='alice'),
                                         check_mode=True)
             assert not failed, (result.get('msg'), result)
-            assert sorted(c['id'] for c in result['dropped_clients']) == [early_id]
+            assert sorted(c['id'] for c in result['dropped_clients']) == [early_id], result['refused_clients']
             assert dict((r['id'], r['reason']) for r in result['refused_clients']) == {
                 bob_id: 'claimed_by_several_users', late_id: 'claimed_by_several_users'}
 
