@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
+from ansible_collections.ckpool.fleet.tests.unit.plugins.module_args import patch_module_args
 
 from ansible_collections.ckpool.fleet.plugins.modules import ckpool_restart
 from ansible_collections.ckpool.fleet.tests.simulator.fixture import SimPool
