@@ -13,14 +13,15 @@ from ansible_collections.ckpool.fleet.plugins.module_utils.instance_model import
 
 
 def instances(explicit, install_instances=None, install_config_defaults=None, install_run_root=None,
-              install_log_root=None, install_conf_dir=None, install_home=None):
+              install_log_root=None, install_conf_dir=None, install_home=None, install_bin_dir=None, install_quiet=True):
     """The explicit list when it is not empty, else the instances of the ckpool.fleet.install variables."""
     if explicit is None:
         explicit = []
     try:
         found = resolve(explicit=list(explicit), install_instances=install_instances,
                         config_defaults=install_config_defaults, run_root=install_run_root,
-                        log_root=install_log_root, conf_dir=install_conf_dir, home=install_home)
+                        log_root=install_log_root, conf_dir=install_conf_dir, home=install_home,
+                        bin_dir=install_bin_dir, quiet=install_quiet)
     except (InstanceError, TypeError) as exc:
         raise AnsibleFilterError('ckpool.fleet.instances: %s' % exc)
     return found

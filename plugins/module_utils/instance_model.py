@@ -31,7 +31,7 @@ standard library only, Python 3.6+.
 import posixpath
 import re
 
-from ansible_collections.ckpool.fleet.plugins.module_utils.modes import MODES, TIERS, tier as mode_tier
+from ansible_collections.ckpool.fleet.plugins.module_utils.modes import MODES, TIERS, mode_facts, tier as mode_tier
 
 # Defaults of the ckpool.fleet.install role (its defaults/main.yml must match; a unit test checks it).
 DEFAULT_RUN_ROOT = 'ckpool'
@@ -50,7 +50,8 @@ WILDCARD_HOSTS = ('', '0.0.0.0', '::', '[::]', '*')
 # Keys an explicit instance may carry.
 # (every key of the model itself too: the model's output is a valid explicit list)
 EXPLICIT_KEYS = frozenset(('name', 'socket_dir', 'log_dir', 'config', 'config_path', 'mode', 'stratum_host',
-                           'stratum_port', 'stratum_urls', 'unit', 'state', 'enabled', 'tier', 'work_dir'))
+                           'stratum_port', 'stratum_urls', 'unit', 'state', 'enabled', 'tier', 'work_dir',
+                           'command', 'privileged_port'))
 
 
 class InstanceError(ValueError):
@@ -151,10 +152,39 @@ def _unique(instances):
     return instances
 
 
-def from_install(install_instances, config_defaults=None, run_root=None, log_root=None, conf_dir=None, home=None):
+def command_line(inst, item, bin_dir, quiet):
+    """ckpool's command line of an install-role instance: the binary, -n, -c, -s, the mode flag,
+    -l LOGLEVEL, the item's extra args, -q (the item's ``quiet``, else the role's ``quiet``)."""
+    name = inst['name']
+    cmd = [posixpath.join(bin_dir, 'ckpool'), '-n', name, '-c', inst['config_path'], '-s', inst['socket_dir']]
+    flag = mode_facts(inst['mode'])['flag']
+    if flag:
+        cmd.append(flag)
+    if item.get('loglevel') is not None:
+        level = item['loglevel']
+        if isinstance(level, bool) or str(level).strip() not in [str(n) for n in range(8)]:
+            raise InstanceError('instance %s: loglevel must be 0-7, got %r' % (name, level))
+        cmd += ['-l', str(level).strip()]
+    args = item.get('args')
+    if args is None:
+        args = []
+    if not isinstance(args, (list, tuple)) or not all(isinstance(a, (str, int, float)) and not isinstance(a, bool)
+                                                        for a in args):
+        raise InstanceError('instance %s: args must be a list of strings, got %r' % (name, args))
+    cmd += [str(a) for a in args]
+    if _bool(item.get('quiet', quiet), 'quiet', name):
+        cmd.append('-q')
+    return cmd
+
+
+def from_install(install_instances, config_defaults=None, run_root=None, log_root=None, conf_dir=None, home=None,
+                 bin_dir=None, quiet=True):
     """The instances the ckpool.fleet.install role creates from its variables.
 
-    :param install_instances: list of ``{name, mode, config, state, enabled, ...}``.
+    :param install_instances: list of ``{name, mode, config, state, enabled, loglevel, args, quiet, tier}``.
+    :param bin_dir: the role's ``install_bin_dir``; when given, every instance also gets its ckpool
+        ``command`` line (see :func:`command_line`, ``quiet`` is ``install_quiet``) and
+        ``privileged_port`` (a stratum port below 1024: the unit needs CAP_NET_BIND_SERVICE).
     :raises InstanceError: a definition the install role would refuse.
     """
     run_root = DEFAULT_RUN_ROOT if run_root is None else run_root
@@ -210,6 +240,9 @@ def from_install(install_instances, config_defaults=None, run_root=None, log_roo
             stratum_urls=urls,
         )
         inst['tier'] = _tier(item, inst['mode'], name)
+        if bin_dir is not None:
+            inst['command'] = command_line(inst, item, _absolute(bin_dir, 'install_bin_dir', '-'), quiet)
+            inst['privileged_port'] = any(url['port'] < 1024 for url in urls)
         out.append(inst)
     return _unique(out)
 
@@ -276,9 +309,9 @@ def from_explicit(instances):
 
 
 def resolve(explicit=None, install_instances=None, config_defaults=None, run_root=None, log_root=None,
-            conf_dir=None, home=None):
+            conf_dir=None, home=None, bin_dir=None, quiet=True):
     """An explicit list when it is not empty, else the instances of the install variables."""
     if explicit:
         return from_explicit(explicit)
     return from_install(install_instances, config_defaults=config_defaults, run_root=run_root, log_root=log_root,
-                        conf_dir=conf_dir, home=home)
+                        conf_dir=conf_dir, home=home, bin_dir=bin_dir, quiet=quiet)

@@ -140,3 +140,33 @@ def test_resolve_prefers_a_non_empty_explicit_list():
     assert [i['name'] for i in im.resolve(explicit, [{'name': 'main'}])] == ['x']
     assert [i['name'] for i in im.resolve([], [{'name': 'main'}])] == ['main']
     assert im.resolve(None, None) == []
+
+
+def test_command_line_of_install_instances():
+    main, solo, loud = im.from_install(
+        [{'name': 'main', 'config': {'serverurl': ['0.0.0.0:333', '0.0.0.0:4444']}},
+         {'name': 'solo', 'mode': 'solo', 'loglevel': 6, 'args': ['--sim-users', 2], 'config': {'serverurl': ':3334'}},
+         {'name': 'loud', 'mode': 'userproxy', 'quiet': False, 'config': {'serverurl': ':3335'}}],
+        bin_dir='/usr/local/bin', quiet=True)
+    assert main['command'] == ['/usr/local/bin/ckpool', '-n', 'main', '-c', '/etc/ckpool/main.conf', '-s',
+                               '/run/ckpool/main', '-q']
+    assert main['privileged_port'] is True
+    assert solo['command'] == ['/usr/local/bin/ckpool', '-n', 'solo', '-c', '/etc/ckpool/solo.conf', '-s',
+                               '/run/ckpool/solo', '-B', '-l', '6', '--sim-users', '2', '-q']
+    assert solo['privileged_port'] is False
+    assert loud['command'][-1] == '-u'
+    # without bin_dir (every role but install) there is no command line
+    assert 'command' not in im.from_install([{'name': 'main'}])[0]
+
+
+@pytest.mark.parametrize('item, message', [
+    ({'name': 'a', 'loglevel': 9}, 'loglevel must be 0-7'),
+    ({'name': 'a', 'loglevel': True}, 'loglevel must be 0-7'),
+    ({'name': 'a', 'args': '-x'}, 'args must be a list'),
+    ({'name': 'a', 'args': [{'x': 1}]}, 'args must be a list'),
+    ({'name': 'a', 'quiet': 'sometimes'}, 'quiet must be a boolean'),
+])
+def test_command_line_refuses(item, message):
+    with pytest.raises(im.InstanceError) as exc:
+        im.from_install([item], bin_dir='/usr/local/bin')
+    assert message in str(exc.value)
