@@ -168,8 +168,8 @@ def command_line(inst, item, bin_dir, quiet):
     args = item.get('args')
     if args is None:
         args = []
-    if not isinstance(args, (list, tuple)) or not all(isinstance(a, (str, int, float)) and not isinstance(a, bool)
-                                                        for a in args):
+    plain = all(isinstance(a, (str, int, float)) and not isinstance(a, bool) for a in args or [])
+    if not isinstance(args, (list, tuple)) or not plain:
         raise InstanceError('instance %s: args must be a list of strings, got %r' % (name, args))
     cmd += [str(a) for a in args]
     if _bool(item.get('quiet', quiet), 'quiet', name):
