@@ -7,7 +7,7 @@
 #     one hung pool -> exit != 0, report names the host and the failing check; a pool that rejects
 #     miners (pings and TCP connects succeed) fails its stratum_subscribe check;
 #   - rolling restart in check mode: exit 0, no pid changed, the simulators received only ping;
-#   - rolling restart: every pid changed, 0 refused stratum connects during the rollout;
+#   - rolling restart with a canary and 2 hosts per batch: every pid changed, 0 refused stratum connects;
 #   - a host made unhealthy right after its restart halts the rollout: exit != 0, later hosts keep
 #     their pid, the report names the host and the failing check;
 #   - a host unhealthy before the rollout: preflight fails, no host is touched; the role without its
@@ -179,13 +179,14 @@ PY
 done
 [[ $(json "$work/rolling.json" "d['check_mode'], d['status']") == "(True, 'complete')" ]]
 
-# -- rolling restart: every pid changes, 0 refused stratum connects --------------------------------------
+# -- rolling restart with a canary, then 2 hosts per batch: every pid changes, 0 refused stratum connects ----
 before=$(pids)
 targets=()
 for i in 1 2 3 4; do targets+=("127.0.0.1:$(( port + i ))"); done
 "$py" "$here/probe.py" "$work/probe.json" "$work/probe.stop" "${targets[@]}" &
 bg+=($!)
-ap ckpool.fleet.rolling_restart
+ap ckpool.fleet.rolling_restart -e rolling_restart_canary=true -e rolling_restart_canary_soak=1 \
+    -e rolling_restart_serial=2 | tee "$work/rr.out"
 touch "$work/probe.stop"
 wait "${bg[-1]}"
 cat "$work/probe.json"
@@ -198,6 +199,10 @@ for h in "${hosts[@]}"; do
     [[ $(json "$work/rolling.json" "d['results']['$h']['main']['old_pid'], d['results']['$h']['main']['new_pid']") == "($old, $new)" ]]
 done
 [[ $(json "$work/rolling.json" "d['status'], d['restarted']") == "('complete', ['pool1', 'pool2', 'pool3', 'pool4'])" ]]
+# the canary (pool1) ran alone and was read again after its soak; then pool2+pool3 together, then pool4
+[[ $(grep -c '^PLAY \[Rolling restart\]' "$work/rr.out") == 3 ]]
+grep -A3 'TASK \[ckpool.fleet.rolling_restart : Canary' "$work/rr.out" | grep -E '^ok: \[pool1\]'
+[[ $(grep -A8 'TASK \[ckpool.fleet.rolling_restart : Pre-gate, handover' "$work/rr.out" | grep -cE '^changed: \[pool[23]\]') -ge 2 ]]
 
 # -- a host made unhealthy right after its restart halts the rollout ------------------------------------------
 before=$(pids)
