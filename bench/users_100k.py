@@ -12,6 +12,9 @@ each case in a fresh Python process (so peak RSS is per case), --rounds times, m
   all_read        status_files.read_users(logdir, ['*'])  (the module's reader, no output)
   bare            os.listdir + open().read() + json.loads over the same files (the floor)
   all_module      ckpool_info main(), gather [users], users ['*'] (reads AND serialises every user)
+  all_numeric     the same with hashrate_strings: false (numbers in H/s only, no raw strings)
+  all_json        the same with users_format: json and hashrate_strings: false (one JSON text, each user
+                  written out as it is read): the module's full result for very large pools
   query_big       ckpool_info main(), gather [users], users ['*'], query selecting one user's hashrate
   query_one       ckpool_info main(), gather [users], users [one name], the same query
   paired          bare loop and the reader alternately in ONE process (3 each): a ratio that other load on the
@@ -26,7 +29,6 @@ Targets (issue 4): one user < 50 ms and independent of pool size; all users <= 2
 """
 
 import argparse
-import io
 import json
 import os
 import resource
@@ -133,7 +135,14 @@ def child(case, logdir, name, coll):
             args['users'] = ['*']
         if case.startswith('query'):
             args['query'] = query
-        out = io.StringIO()
+        if case in ('all_numeric', 'all_json'):
+            args['hashrate_strings'] = False
+        if case == 'all_json':
+            args['users_format'] = 'json'
+        # stdout goes to a real file, as the module's output goes to a pipe under AnsiballZ (an io.StringIO
+        # would hold it as 4-byte characters); the peak RSS is taken before the output is read back
+        out_path = os.path.join(logdir, '..', '.bench-out-%d' % os.getpid())
+        out = open(out_path, 'w')
         real_stdout = sys.stdout
         with patch_module_args(args):
             sys.stdout = out
@@ -145,16 +154,22 @@ def child(case, logdir, name, coll):
             finally:
                 elapsed = time.perf_counter() - start
                 sys.stdout = real_stdout
-        text = out.getvalue()
+                out.close()
+        result['peak_rss_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+        with open(out_path) as handle:
+            text = handle.read()
+        os.unlink(out_path)
         data = json.loads(text)
         if data.get('failed'):
             raise SystemExit('module failed: %s' % data.get('msg'))
         result['seconds'] = elapsed
         result['output_bytes'] = len(text.encode())
         result['users'] = len(data['users']) if 'users' in data else None
+        if 'users_json' in data:
+            result['users'] = len(json.loads(data['users_json']))
         if 'query_result' in data:
             result['query_result'] = data['query_result']
-    result['peak_rss_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    result.setdefault('peak_rss_mb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
     print(json.dumps(result))
 
 
@@ -167,7 +182,8 @@ def main():
     ap.add_argument('--rounds', type=int, default=5)
     ap.add_argument('--data', default='/tmp/ckpool-fleet-bench-users', help='where the log directories are (kept)')
     ap.add_argument('--json')
-    ap.add_argument('--cases', default='one_user_big,one_user_small,bare,all_read,all_module,query_big,query_one,paired',
+    ap.add_argument('--cases', default='one_user_big,one_user_small,bare,all_read,all_module,all_numeric,all_json,'
+                                       'query_big,query_one,paired',
                     help='comma-separated subset of the cases')
     ap.add_argument('--child', nargs=4, metavar=('CASE', 'LOGDIR', 'NAME', 'COLLECTIONS'), help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -212,6 +228,10 @@ def main():
         ratios['all_read_vs_bare'] = med('all_read') / med('bare')
     if 'all_module' in runs and 'bare' in runs:
         ratios['all_module_vs_bare'] = med('all_module') / med('bare')
+    if 'all_numeric' in runs and 'bare' in runs:
+        ratios['all_numeric_vs_bare'] = med('all_numeric') / med('bare')
+    if 'all_json' in runs and 'bare' in runs:
+        ratios['all_json_vs_bare'] = med('all_json') / med('bare')
     if 'query_big' in runs and 'all_module' in runs:
         ratios['query_big_output_vs_all_module_output'] = (summary['query_big']['output_bytes']
                                                            / float(summary['all_module']['output_bytes']))
@@ -240,6 +260,12 @@ def main():
     if 'all_module_vs_bare' in ratios:
         print('all users, module / bare : %.2f x  (module incl. building and serialising the result)'
               % ratios['all_module_vs_bare'])
+    if 'all_numeric_vs_bare' in ratios:
+        print('all users, module hashrate_strings=false / bare : %.2f x  (peak %.0f MB)'
+              % (ratios['all_numeric_vs_bare'], summary['all_numeric']['peak_rss_mb']))
+    if 'all_json_vs_bare' in ratios:
+        print('all users, module users_format=json hashrate_strings=false / bare : %.2f x  (target <= 5; peak %.0f MB, '
+              'target <= 300)' % (ratios['all_json_vs_bare'], summary['all_json']['peak_rss_mb']))
     if 'query_big_output_vs_all_module_output' in ratios:
         sizes = (summary['query_big']['output_bytes'], summary['all_module']['output_bytes'],
                  ratios['query_big_output_vs_all_module_output'])

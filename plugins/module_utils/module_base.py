@@ -195,7 +195,7 @@ class CkpoolModule(object):
         self.module.exit_json(**result)
 
     # -- is it running, and who serves this socket directory ----------------------------------------
-    def liveness(self, refresh=False):
+    def liveness(self, refresh=False, prove=True):
         """Ask the listener whether ckpool runs here, and prove which process serves the directory.
 
         Sends one ``ping`` to the listener (a read).  The process listening on
@@ -209,15 +209,20 @@ class CkpoolModule(object):
             "owner_problem": why no owner is proven (or None), "error": the
             CkpoolError of the ping or None, "ms": how long the ping took,
             "pid_file_pid": what main.pid says (a hint) or None}``.
+        With ``prove=False`` (only "does it run and answer" is needed) the
+        owner is not looked up, which spares loading the /proc code; a later
+        call with ``prove=True`` completes it from the same connection.
+
         :raises: fails the module on permission denied (nothing can be known).
         """
         if self._liveness is not None and not refresh:
+            if prove and not self._liveness['proven']:
+                self._prove(self._liveness)
             return self._liveness
-        from ansible_collections.ckpool.fleet.plugins.module_utils import process
         client = self.client
         client.peers.pop('listener', None)
         state = dict(running=False, answering=False, pid=None, owner=None, owner_problem=None, error=None,
-                     pid_file_pid=None, ms=None)
+                     pid_file_pid=None, ms=None, peer=None, proven=False)
         calls = len(client.audit)
         try:
             client.ping('listener')
@@ -231,10 +236,25 @@ class CkpoolModule(object):
             state['error'] = exc
         if len(client.audit) > calls:
             state['ms'] = client.audit[-1]['ms']
-        peer = client.peers.get('listener')
-        if peer is not None:
+        state['peer'] = client.peers.get('listener')
+        if state['peer'] is not None:
             state['running'] = True
-            owner, problem = process.prove_owner(peer[0], client.socket_dir)
+        try:
+            state['pid_file_pid'] = client.read_pid()
+        except CkpoolError as exc:
+            state['pid_file_problem'] = str(exc)
+        self._liveness = state
+        if prove:
+            self._prove(state)
+        return state
+
+    def _prove(self, state):
+        """Prove which process serves the directory from the listener's peer (see :meth:`liveness`)."""
+        state['proven'] = True
+        peer = state['peer']
+        if peer is not None:
+            from ansible_collections.ckpool.fleet.plugins.module_utils import process
+            owner, problem = process.prove_owner(peer[0], self.client.socket_dir)
             if owner is not None:
                 state['owner'] = owner
                 state['pid'] = owner['pid']
@@ -242,15 +262,9 @@ class CkpoolModule(object):
                 state['owner_problem'] = problem
         elif state['running']:
             state['owner_problem'] = 'the kernel did not name the process listening on the socket'
-        try:
-            state['pid_file_pid'] = client.read_pid()
-        except CkpoolError as exc:
-            state['pid_file_problem'] = str(exc)
         if state['pid'] is not None and state['pid_file_pid'] is not None and state['pid_file_pid'] != state['pid']:
             self.warn('main.pid in %s names pid %s, but pid %s serves the sockets (a stale pid file); the pid '
-                      'file is ignored' % (client.socket_dir, state['pid_file_pid'], state['pid']))
-        self._liveness = state
-        return state
+                      'file is ignored' % (self.client.socket_dir, state['pid_file_pid'], state['pid']))
 
     def not_running_text(self, live):
         """Explain why ckpool is not considered running here."""
@@ -305,14 +319,14 @@ class CkpoolModule(object):
         """
         if self._instance is not None and (self._instance['resolved_log'] or not log):
             return self._instance
-        from ansible_collections.ckpool.fleet.plugins.module_utils import process
-        from ansible_collections.ckpool.fleet.plugins.module_utils.safe_files import CkpoolFileError
         params = self.params
         if not log and params.get('log_dir'):
             self._instance = dict(log_dir=params['log_dir'], log_dir_source='option', name=None,
                                   name_source=None, mode=None, log_name=None, log_file=None, pid=None, problem=None,
                                   resolved_log=False)
             return self._instance
+        from ansible_collections.ckpool.fleet.plugins.module_utils import process
+        from ansible_collections.ckpool.fleet.plugins.module_utils.safe_files import CkpoolFileError
         live = self.liveness()
         owner = live['owner']
         described = process.describe_instance(owner, self.client.socket_dir) if owner else None

@@ -107,14 +107,27 @@ def _check_regular(fd, path):
     return st
 
 
-def read_fd(fd, path, limit, what='file'):
+def read_fd(fd, path, limit, what='file', size=None):
     """Read the whole of an open file of at most ``limit`` bytes.
+
+    ``size`` (from ``fstat``) lets a regular file be read in one call: a read
+    that returns less than asked has reached the end of the file.
 
     :raises CkpoolFileError: over the limit (the message names ``what`` and the
         limit), or a read error.
     """
-    chunks = []
-    total = 0
+    if size is not None and size < limit:
+        try:
+            data = os.read(fd, size + 1)
+        except OSError as exc:
+            raise CkpoolFileError(path, exc.strerror or str(exc))
+        if len(data) <= size:
+            return data
+        chunks = [data]
+        total = len(data)
+    else:
+        chunks = []
+        total = 0
     try:
         while True:
             chunk = os.read(fd, 65536)
@@ -324,9 +337,19 @@ class DirBelow(object):
 
     def read(self, name, limit, what='file'):
         """Read regular file ``name`` (no ``/``) of at most ``limit`` bytes."""
-        path = os.path.join(self.path, name)
-        fd = open_at(self.fd, name, path)
         try:
-            return read_fd(fd, path, limit, what)
+            fd = os.open(name, FILE_FLAGS, dir_fd=self.fd)
+        except OSError as exc:
+            raise _os_error(os.path.join(self.path, name), exc, below_root=True)
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise CkpoolFileError(os.path.join(self.path, name),
+                                      'is %s, not a regular file' % describe_mode(st.st_mode))
+            return read_fd(fd, None, limit, what, size=st.st_size)
+        except CkpoolFileError as exc:
+            if exc.path is None:
+                exc = CkpoolFileError(os.path.join(self.path, name), exc.reason)
+            raise exc
         finally:
             os.close(fd)

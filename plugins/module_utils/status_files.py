@@ -31,7 +31,6 @@ from ansible_collections.ckpool.fleet.plugins.module_utils.safe_files import (
     open_root,
     read_file_below,
 )
-from ansible_collections.ckpool.fleet.plugins.module_utils.usernames import MAX_USERNAME_BYTES, is_glob, normalise_patterns, valid_username
 
 
 MAX_STATUS_BYTES = 1024 * 1024
@@ -230,6 +229,8 @@ def user_file_path(logdir, name):
 
     :raises ValueError: ``name`` fails :func:`~usernames.valid_username`.
     """
+    # imported here: reading pool.status alone does not need the user-name code
+    from ansible_collections.ckpool.fleet.plugins.module_utils.usernames import MAX_USERNAME_BYTES, valid_username
     if not valid_username(name):
         raise ValueError('invalid ckpool username %r: empty, ".", "..", "/", NUL, control '
                          'characters and names over %d bytes are refused' % (name, MAX_USERNAME_BYTES))
@@ -289,7 +290,7 @@ def parse_user(data, name, raw=True):
     :raises ValueError: not one complete JSON object of the expected form.
     """
     try:
-        obj = json.loads(data.decode('utf-8'))
+        obj = json.loads(data)   # bytes: json detects the UTF encoding itself
     except (UnicodeDecodeError, ValueError) as exc:
         raise ValueError('not valid JSON: %s' % exc)
     if not isinstance(obj, dict):
@@ -328,32 +329,39 @@ def read_user(logdir, name, retries=1, retry_delay=0.05, users_dir=None, raw=Tru
     :raises CkpoolFileMissing: no file for that user (or no ``users/``).
     :raises CkpoolFileError: unsafe, unreadable, or unparsable after the retries.
     """
-    path = user_file_path(logdir, name)
+    user_file_path(logdir, name)   # validates the name
     own = users_dir is None
     if own:
         users_dir = open_users_dir(logdir)
         if users_dir is None:
             raise CkpoolFileMissing(_users_dir(logdir), 'no such directory (no user has an accepted share yet)')
     try:
-        attempts = 0
-        while True:
-            attempts += 1
-            data = users_dir.read(name, MAX_USER_FILE_BYTES, what='a user file')
-            try:
-                return parse_user(data, name, raw=raw)
-            except ValueError as exc:
-                last_error = exc
-            if attempts > retries:
-                break
-            time.sleep(retry_delay)
+        return _read_user_in(users_dir, name, retries, retry_delay, raw)
     finally:
         if own:
             users_dir.close()
-    raise CkpoolFileError(path, 'not a complete user file after %d reads: %s' % (attempts, last_error))
+
+
+def _read_user_in(users_dir, name, retries=1, retry_delay=0.05, raw=True):
+    """Read and parse ``name`` (already validated) in an open ``users/``."""
+    attempts = 0
+    while True:
+        attempts += 1
+        data = users_dir.read(name, MAX_USER_FILE_BYTES, what='a user file')
+        try:
+            return parse_user(data, name, raw=raw)
+        except ValueError as exc:
+            last_error = exc
+        if attempts > retries:
+            break
+        time.sleep(retry_delay)
+    raise CkpoolFileError(os.path.join(users_dir.path, name), 'not a complete user file after %d reads: %s'
+                          % (attempts, last_error))
 
 
 def _list_in(users_dir, patterns):
     """The sorted names in an open ``users/`` matching ``patterns`` (see :func:`list_users`)."""
+    from ansible_collections.ckpool.fleet.plugins.module_utils.usernames import is_glob, valid_username
     if patterns is None:
         globs = ['*']
         exact = []
@@ -393,6 +401,7 @@ def list_users(logdir, patterns=None):
     :raises CkpoolFileMissing: ``logdir`` itself does not exist.
     :raises CkpoolFileError: ``users/`` is a link or not a directory, or cannot be listed.
     """
+    from ansible_collections.ckpool.fleet.plugins.module_utils.usernames import normalise_patterns
     patterns = normalise_patterns(patterns)
     users_dir = open_users_dir(logdir)
     if users_dir is None:
@@ -401,13 +410,73 @@ def list_users(logdir, patterns=None):
         return _list_in(users_dir, patterns)
 
 
+class UserReader(object):
+    """Read the user files matching ``patterns`` one at a time (see :func:`read_users`).
+
+    Opening lists (and validates) the names; iterating yields one user shape
+    at a time, so a caller that writes each user out at once never holds
+    100 000 of them.  A file that cannot be read or parsed (after one retry)
+    is recorded in :attr:`errors` and skipped.  Use as a context manager.
+
+    :ivar names: the names that will be read (name order, after ``limit``).
+    :ivar missing: exact names asked for that have no file.
+    :ivar total: number of matching users before ``limit``.
+    :ivar truncated: ``limit`` cut the list.
+    :ivar errors: ``[{"name", "path", "error"}]`` so far.
+    :raises ValueError: invalid names or patterns, or a negative ``limit``.
+    :raises CkpoolFileMissing: ``logdir`` does not exist.
+    :raises CkpoolFileError: ``users/`` is a link or not a directory.
+    """
+
+    def __init__(self, logdir, patterns=None, limit=None, raw=True):
+        from ansible_collections.ckpool.fleet.plugins.module_utils.usernames import is_glob, normalise_patterns
+        normalised = normalise_patterns(patterns)
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+            raise ValueError('limit must be a non-negative integer or None, got %r' % (limit,))
+        self.raw = raw
+        self.errors = []
+        self.users_dir = open_users_dir(logdir)
+        if self.users_dir is None:
+            self.names = []
+            self.missing = [p for p in normalised if not is_glob(p)] if normalised is not None else []
+            self.total = 0
+            self.truncated = False
+            return
+        names = _list_in(self.users_dir, normalised)
+        self.missing = []
+        if normalised is not None:
+            present = set(names)
+            self.missing = [p for p in normalised if not is_glob(p) and p not in present]
+        self.total = len(names)
+        self.truncated = limit is not None and self.total > limit
+        self.names = names[:limit] if self.truncated else names
+
+    def __iter__(self):
+        for name in self.names:
+            try:
+                yield _read_user_in(self.users_dir, name, raw=self.raw)
+            except CkpoolFileError as exc:
+                self.errors.append({'name': name, 'path': exc.path, 'error': exc.reason})
+
+    def close(self):
+        if self.users_dir is not None:
+            self.users_dir.close()
+            self.users_dir = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+
 def read_users(logdir, patterns=None, limit=None, raw=True):
     """Read the user files matching ``patterns`` (see :func:`list_users`).
 
     ``users/`` is opened once (no link followed) and every file is read
     relative to it.  One unreadable or torn file does not fail the whole
     read: each file gets one retry, then its failure is reported in
-    ``errors``.
+    ``errors``.  (:class:`UserReader` reads them one at a time.)
 
     :param limit: read at most this many users (the first ones in name order);
         ``None`` reads all.
@@ -421,39 +490,18 @@ def read_users(logdir, patterns=None, limit=None, raw=True):
     :raises CkpoolFileMissing: ``logdir`` does not exist.
     :raises CkpoolFileError: ``users/`` is a link or not a directory.
     """
-    normalised = normalise_patterns(patterns)
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
-        raise ValueError('limit must be a non-negative integer or None, got %r' % (limit,))
-    users_dir = open_users_dir(logdir)
-    if users_dir is None:
-        missing = [p for p in normalised if not is_glob(p)] if normalised is not None else []
-        return {'users': [], 'errors': [], 'missing': missing, 'total': 0, 'truncated': False}
-    with users_dir:
-        names = _list_in(users_dir, normalised)
-        missing = []
-        if normalised is not None:
-            present = set(names)
-            missing = [p for p in normalised if not is_glob(p) and p not in present]
-        total = len(names)
-        truncated = limit is not None and total > limit
-        if truncated:
-            names = names[:limit]
-        users = []
-        errors = []
+    with UserReader(logdir, patterns, limit, raw) as reader:
         # Hundreds of thousands of small dicts that all stay alive: the cyclic garbage
         # collector would rescan the growing heap again and again for nothing.
         gc_was_enabled = gc.isenabled()
         gc.disable()
         try:
-            for name in names:
-                try:
-                    users.append(read_user(logdir, name, users_dir=users_dir, raw=raw))
-                except CkpoolFileError as exc:
-                    errors.append({'name': name, 'path': exc.path, 'error': exc.reason})
+            users = list(reader)
         finally:
             if gc_was_enabled:
                 gc.enable()
-    return {'users': users, 'errors': errors, 'missing': missing, 'total': total, 'truncated': truncated}
+        return {'users': users, 'errors': reader.errors, 'missing': reader.missing, 'total': reader.total,
+                'truncated': reader.truncated}
 
 
 def flatten_workers(users):

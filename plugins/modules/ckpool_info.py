@@ -73,6 +73,20 @@ options:
       - RV(users_truncated) tells when the limit cut the list.
     type: int
     default: 0
+  users_format:
+    description:
+      - How O(gather=users) and O(gather=workers) are returned.
+      - V(list) returns the lists RV(users) and RV(workers).
+      - V(json) returns the same data as one JSON text each, RV(users_json) and RV(workers_json) (parse them with
+        C(from_json) where needed). Every value of a module result is inspected by Ansible one by one (no_log
+        masking, serialisation) at a few microseconds each, so a list of 100 000 users with their workers costs
+        minutes and gigabytes there; one text costs nothing extra, and the module writes each user out as it reads
+        it instead of holding them all. Use it for pools with tens of thousands of users; not with O(query).
+      - In the text, the ckpool-lhr worker keys C(started) and C(useragent) are left out where they are null (on
+        upstream ckpool); everything else is as in the lists.
+    type: str
+    choices: [list, json]
+    default: list
   hashrate_strings:
     description:
       - Also return ckpool's own hashrate strings (C(hashrate_raw)) beside the numbers in H/s for users and workers.
@@ -294,14 +308,24 @@ users:
     - Users selected by O(users), from C(users/NAME), hashrates as in RV(pool).
     - Each worker also has C(started) (connect time) and C(useragent) (the raw user agent string the miner sent,
       miner-controlled text) with the ckpool-lhr fork, null otherwise.
-  returned: when O(gather) contains C(users) and O(query) is not set
+  returned: when O(gather) contains C(users), O(users_format=list) and O(query) is not set
   type: list
   elements: dict
 workers:
   description: Workers of the selected users, flattened, each with its C(user).
-  returned: when O(gather) contains C(workers) and O(query) is not set
+  returned: when O(gather) contains C(workers), O(users_format=list) and O(query) is not set
   type: list
   elements: dict
+users_json:
+  description: RV(users) as one JSON text (an array), with O(users_format=json).
+  returned: when O(gather) contains C(users) and O(users_format=json)
+  type: str
+  sample: '[{"name":"bc1qexampleuser","hashrate":{"1m":114.0,"5m":1740000.0},"worker":[]}]'
+workers_json:
+  description: RV(workers) as one JSON text (an array), with O(users_format=json).
+  returned: when O(gather) contains C(workers) and O(users_format=json)
+  type: str
+  sample: '[{"workername":"bc1qexampleuser.rig1","user":"bc1qexampleuser","hashrate":{"1m":114.0}}]'
 users_truncated:
   description: True when O(users_limit) cut the user list.
   returned: when O(gather) contains C(users) or C(workers)
@@ -431,6 +455,9 @@ WORKBASE_KEYS = ('height', 'previousblockhash', 'coinbasevalue', 'diff', 'ntime'
                  'bbversion', 'bits', 'target', 'mintime', 'sizelimit')
 SUBSETS = ('process', 'health', 'pool', 'stratifier', 'connector', 'users', 'workers', 'workbase', 'blocks')
 DEFAULT_SUBSETS = ('process', 'health', 'pool', 'stratifier', 'connector')
+LHR_WORKER_KEYS = ('started', 'useragent')
+"""Worker keys only ckpool-lhr writes; with users_format=json they are left out when null."""
+
 NUMBERS = {
     'users_limit': dict(low=0, high=10 ** 9, low_inclusive=True, integer=True),
     'stale_after': dict(low=0, high=10 * 365 * 86400, low_inclusive=True, integer=True),
@@ -465,6 +492,29 @@ def resolve_gather(items):
     if only_excludes:
         include = set(DEFAULT_SUBSETS)
     return [s for s in SUBSETS if s in include and s not in exclude], unknown
+
+
+class Pieces(object):
+    """A JSON array built from element texts, joined in batches so that few objects are held."""
+
+    def __init__(self, batch=1000):
+        self.batch = batch
+        self.joined = []
+        self.pending = []
+
+    def append(self, text):
+        self.pending.append(text)
+        if len(self.pending) >= self.batch:
+            self.joined.append(','.join(self.pending))
+            self.pending = []
+
+    def text(self):
+        if self.pending:
+            self.joined.append(','.join(self.pending))
+            self.pending = []
+        text = '[%s]' % ','.join(self.joined)
+        self.joined = []
+        return text
 
 
 class Gatherer:
@@ -502,7 +552,7 @@ class Gatherer:
         return found['log_dir']
 
     def health(self):
-        live = self.cm.liveness()
+        live = self.cm.liveness(prove=False)
         result = dict(healthy=True)
         # the listener was pinged once by liveness()
         listener = dict(ok=live['answering'])
@@ -529,7 +579,7 @@ class Gatherer:
         return result
 
     def stats(self, which):
-        if not self.cm.liveness()['running']:
+        if not self.cm.liveness(prove=False)['running']:
             return None
         try:
             return self.client.stats(which)
@@ -571,8 +621,48 @@ class Gatherer:
         except (CkpoolFileError, ValueError) as exc:
             self.cm.fail('cannot read users: %s' % exc)
 
+    def users_as_json(self, want_users, want_workers):
+        """Read the selected users one at a time and write each out at once as JSON text."""
+        from ansible_collections.ckpool.fleet.plugins.module_utils import status_files
+        from ansible_collections.ckpool.fleet.plugins.module_utils.safe_files import CkpoolFileError, CkpoolFileMissing
+        found = dict(users_json='[]', workers_json='[]', errors=[], missing=[], total=0, truncated=False)
+        log_dir = self.log_dir()
+        if not log_dir:
+            return found
+        dumps = json.JSONEncoder(separators=(',', ':')).encode
+        # per 1000 users the texts are joined into one piece: fewer, larger objects to hold
+        users = Pieces()
+        workers = Pieces()
+        try:
+            with status_files.UserReader(log_dir, self.params['users'], limit=self.params['users_limit'] or None,
+                                         raw=self.params['hashrate_strings']) as reader:
+                for user in reader:
+                    for worker in user['worker']:
+                        # ckpool-lhr's keys, null on upstream ckpool: left out of the text
+                        for key in LHR_WORKER_KEYS:
+                            if worker.get(key, 0) is None:
+                                del worker[key]
+                    if want_users:
+                        users.append(dumps(user))
+                    if want_workers:
+                        for worker in user['worker']:
+                            item = dict(worker)
+                            item['user'] = user['name']
+                            workers.append(dumps(item))
+                found.update(errors=reader.errors, missing=reader.missing, total=reader.total,
+                             truncated=reader.truncated)
+        except CkpoolFileMissing as exc:
+            self.cm.warn(str(exc))
+            return found
+        except (CkpoolFileError, ValueError) as exc:
+            self.cm.fail('cannot read users: %s' % exc)
+        found['users_json'] = users.text()
+        del users
+        found['workers_json'] = workers.text()
+        return found
+
     def workbase(self):
-        if not self.cm.liveness()['running']:
+        if not self.cm.liveness(prove=False)['running']:
             return None
         base = self.client.query_json('generator', 'getbase')
         best = self.client.send('generator', 'getbest', expect_reply=True)
@@ -613,6 +703,7 @@ def main():
         gather=dict(type='list', elements='str', default=list(DEFAULT_SUBSETS)),
         users=dict(type='list', elements='str', default=['*']),
         users_limit=dict(type='int', default=0),
+        users_format=dict(type='str', default='list', choices=['list', 'json']),
         hashrate_strings=dict(type='bool', default=True),
         stale_after=dict(type='int', default=180),
         connector_ping=dict(type='bool', default=False),
@@ -634,6 +725,9 @@ def main():
                 check_pattern(pattern)
             except ValueError as exc:
                 cm.fail(str(exc))
+    if params['query'] is not None and params['users_format'] == 'json' and (
+            'users' in subsets or 'workers' in subsets):
+        cm.fail('query works on the gathered data itself: use users_format=list with it')
     jmespath = None
     if params['query'] is not None:
         jmespath, import_error = import_jmespath()
@@ -655,7 +749,17 @@ def main():
             data['stratifier'] = g.stats('stratifier')
         if 'connector' in subsets:
             data['connector'] = g.stats('connector')
-        if 'users' in subsets or 'workers' in subsets:
+        if ('users' in subsets or 'workers' in subsets) and params['users_format'] == 'json':
+            found = g.users_as_json('users' in subsets, 'workers' in subsets)
+            data['users_truncated'] = found['truncated']
+            data['users_total'] = found['total']
+            data['users_missing'] = found['missing']
+            g.file_errors.extend(found['errors'])
+            if 'users' in subsets:
+                data['users_json'] = found['users_json']
+            if 'workers' in subsets:
+                data['workers_json'] = found['workers_json']
+        elif 'users' in subsets or 'workers' in subsets:
             found = g.users()
             data['users_truncated'] = found['truncated']
             data['users_total'] = found['total']

@@ -9,6 +9,7 @@ and checks the simulator's command log for what was really sent.
 """
 
 
+import json
 import os
 import signal
 import time
@@ -81,6 +82,33 @@ def test_info_gather_grammar_users_and_query(pool, run_module):
     assert not failed, result
     assert 'workers' not in result and len(result['query_result']) == 2
     assert not any(cmd.lower().startswith(('getuser', 'userclients')) for dummy, cmd in sent(pool))
+
+
+def test_info_users_as_json_text_and_numbers_only(pool, run_module):
+    base = dict(socket_dir=pool.sockdir, gather=['users', 'workers'], users=['user000*'])
+    listed, failed = run_module(ckpool_info, base)
+    assert not failed, listed
+    assert all('hashrate_raw' in u for u in listed['users'])
+    numeric, failed = run_module(ckpool_info, dict(base, hashrate_strings=False))
+    assert not failed and all('hashrate_raw' not in u for u in numeric['users'])
+    assert all('hashrate_raw' not in w for w in numeric['workers'])
+    text, failed = run_module(ckpool_info, dict(base, hashrate_strings=False, users_format='json'))
+    assert not failed, text
+    assert 'users' not in text and 'workers' not in text
+    assert isinstance(text['users_json'], str) and isinstance(text['workers_json'], str)
+
+    def without_null_lhr_keys(items):
+        for item in items:
+            for worker in item.get('worker', [item]):
+                for key in ('started', 'useragent'):
+                    if worker.get(key, 0) is None:
+                        del worker[key]
+        return items
+    assert json.loads(text['users_json']) == without_null_lhr_keys(numeric['users'])
+    assert json.loads(text['workers_json']) == without_null_lhr_keys(numeric['workers'])
+    assert text['users_total'] == numeric['users_total'] == 3
+    result, failed = run_module(ckpool_info, dict(base, users_format='json', query='users[].name'))
+    assert failed and 'users_format=list' in result['msg']
 
 
 def test_info_bad_gather_and_bad_user_pattern(pool, run_module):
