@@ -41,7 +41,6 @@ from ansible_collections.ckpool.fleet.plugins.module_utils import stratum
 from ansible_collections.ckpool.fleet.plugins.module_utils.ckpool import (
     CkpoolClient,
     CkpoolError,
-    CkpoolMalformedReply,
     CkpoolPermissionDenied,
 )
 from ansible_collections.ckpool.fleet.plugins.module_utils.instance_model import InstanceError, from_explicit
@@ -195,8 +194,9 @@ def empty_reading(name, socket_dir):
         log_dir=None,
         stratum_host=None,
         stratum_port=None,
-        # {pid, running, started, message}: message explains a missing/stale pid
-        process=dict(pid=None, running=False, started=None, message=None),
+        # {pid (the proven owner of the listener), running, started, message (why not running),
+        #  pid_file_pid (main.pid: a hint), note}
+        process=dict(pid=None, running=False, started=None, message=None, pid_file_pid=None, note=None),
         # socket -> {ok, ms, error, message}; a socket the mode lacks is absent
         pings={},
         # does this mode write pool/pool.status (passthrough and redirector do not)
@@ -286,10 +286,11 @@ def evaluate(reading, options=None):
 
     # -- the process -------------------------------------------------------------------------
     if process.get('running'):
-        checks.append(check('process', process.get('pid'), 'alive', PASS))
+        checks.append(check('process', process.get('pid'), 'alive', PASS, reason=process.get('note')))
     else:
         pid = process.get('pid')
-        reason = process.get('message') or ('no main.pid' if pid is None else 'pid %s is not running' % pid)
+        reason = process.get('message') or ('no process serves the socket directory' if pid is None
+                                            else 'pid %s is not running' % pid)
         checks.append(check('process', process.get('pid'), 'alive', FAIL, reason=reason))
 
     # -- control sockets ---------------------------------------------------------------------------
@@ -457,46 +458,51 @@ def has_pool_status(mode):
 
 
 def _read_process(client, reading):
-    """pid, liveness and start time; the running process's command line for mode and log dir."""
+    """Who serves the socket directory: the process listening on ``listener``, proven from both sides.
+
+    The listener's ``ping`` (sent first, by :func:`read`) learns the peer's pid from the connection
+    itself (``SO_PEERCRED``, also from a hung process) and :func:`process.prove_owner` checks that
+    this pid holds the listening socket of the directory. ``main.pid`` is only a hint: a stale or
+    missing pid file (ckpool rewrites it late during a handover) decides nothing.
+
+    Returns the proven owner's process facts, or None."""
     info = reading['process']
     try:
-        pid = client.read_pid()
-    except CkpoolPermissionDenied as exc:
-        info['message'] = str(exc)
-        reading['read_errors'].append(str(exc))
+        info['pid_file_pid'] = client.read_pid()
+    except CkpoolError:
+        info['pid_file_pid'] = None
+    peer = client.peers.get('listener')
+    if peer is None:
+        hint = info['pid_file_pid']
+        info['pid'] = hint
+        if hint is None:
+            info['message'] = 'nothing listens on %s/listener and there is no main.pid' % client.socket_dir
+        else:
+            info['message'] = ('nothing listens on %s/listener (main.pid names pid %s, %s)'
+                               % (client.socket_dir, hint, 'still running' if client.pid_alive(hint) else 'gone'))
         return None
-    except CkpoolMalformedReply as exc:
-        info['message'] = str(exc)
+    owner, problem = proc_utils.prove_owner(peer[0], client.socket_dir)
+    if owner is None:
+        info['pid'] = peer[0]
+        info['message'] = 'the process listening on %s/listener is not proven to serve it: %s' % (
+            client.socket_dir, problem)
         return None
-    except CkpoolError as exc:
-        info['message'] = str(exc)
-        reading['read_errors'].append(str(exc))
-        return None
-    info['pid'] = pid
-    if pid is None:
-        info['message'] = 'no main.pid in %s' % client.socket_dir
-        return None
-    if not client.pid_alive(pid):
-        info['message'] = 'pid %d from main.pid is not running' % pid
-        return None
-    described = proc_utils.process_info(pid)
-    if described is None:
-        info['message'] = 'pid %d from main.pid is not running' % pid
-        return None
-    info['running'] = True
-    info['started'] = described.get('start_time')
-    return described
+    info.update(pid=owner['pid'], running=True, started=owner.get('start_time'))
+    if info['pid_file_pid'] not in (None, owner['pid']):
+        info['note'] = 'main.pid names pid %s, a stale pid file: pid %s serves the sockets' % (
+            info['pid_file_pid'], owner['pid'])
+    return owner
 
 
-def _discover(described, reading, instance):
-    """Fill mode and log_dir from the running process when the instance does not give them."""
+def _discover(owner, reading, instance):
+    """Fill mode and log_dir from the proven owner's command line when the instance does not give them."""
     if reading['mode'] is not None and reading['log_dir'] is not None:
         return
-    if described is None:
+    if owner is None:
         return
-    args = proc_utils.ckpool_args(described.get('cmdline') or [])
-    if reading['mode'] is None and args is not None:
-        reading['mode'] = proc_utils.parse_ckpool_args(args).get('mode')
+    described = proc_utils.describe_instance(owner, instance['socket_dir'])
+    if reading['mode'] is None:
+        reading['mode'] = described.get('mode')
     if reading['log_dir'] is None and has_pool_status(reading['mode']):
         try:
             if instance.get('config_path'):
@@ -504,10 +510,10 @@ def _discover(described, reading, instance):
                 base = described.get('cwd') or os.path.dirname(instance['config_path'])
                 reading['log_dir'] = proc_utils.config_logdir(config, base)
             else:
-                reading['log_dir'] = proc_utils.discover_logdir(described['pid'])
+                reading['log_dir'] = proc_utils.discover_logdir(owner['pid'])
         except (CkpoolFileError, ValueError) as exc:
             reading['read_errors'].append('cannot find the log directory of pid %s: %s; set log_dir'
-                                          % (described.get('pid'), exc))
+                                          % (owner.get('pid'), exc))
 
 
 def _ping(client, sock, reading):
@@ -537,12 +543,13 @@ def read(instance, options=None):
                    stratum_host=instance.get('stratum_host'), stratum_port=instance.get('stratum_port'))
     # A read-only client: in any mode it refuses everything but the read commands.
     client = CkpoolClient(socket_dir=instance['socket_dir'], timeout=opts['timeout'], check_mode=True)
-    described = _read_process(client, reading)
-    _discover(described, reading, instance)
+    # the listener's ping first: its connection names the process that serves the directory
+    _ping(client, 'listener', reading)
+    owner = _read_process(client, reading)
+    _discover(owner, reading, instance)
     reading['has_pool_status'] = has_pool_status(reading['mode'])
     reading['tier'] = instance.get('tier') or (modes.tier(reading['mode']) if reading['mode'] in modes.MODES else None)
-    for sock in ('listener', 'stratifier'):
-        _ping(client, sock, reading)
+    _ping(client, 'stratifier', reading)
     if reading['stratum_port']:
         reading['stratum'] = stratum.probe(reading['stratum_host'] or '127.0.0.1', reading['stratum_port'],
                                            timeout=opts['stratum_timeout'], user_agent=opts['stratum_user_agent'])

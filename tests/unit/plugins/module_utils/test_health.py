@@ -55,9 +55,16 @@ def test_process_not_running():
     assert 'process' in result['failing'] and not result['healthy']
 
 
+def test_a_stale_pid_file_is_a_note_not_a_verdict():
+    reading = good_reading()
+    reading['process']['note'] = 'main.pid names pid 17, a stale pid file: pid 4242 serves the sockets'
+    item = by_name(health.evaluate(reading))['process']
+    assert item['verdict'] == health.PASS and item['value'] == 4242 and 'stale pid file' in item['reason']
+
+
 def test_no_pid_file():
     result = health.evaluate(good_reading(process=dict(pid=None, running=False, started=None, message=None)))
-    assert by_name(result)['process']['reason'] == 'no main.pid'
+    assert by_name(result)['process']['reason'] == 'no process serves the socket directory'
 
 
 @pytest.mark.parametrize('sock', ['listener', 'stratifier'])

@@ -129,7 +129,7 @@ def test_a_pool_that_is_not_running(run_module):
     failing = result['instances']['main']['failing']
     assert failing[:3] == ['process', 'listener_ping', 'stratifier_ping']
     assert 'stratum_port' in failing
-    assert checks(result)['process']['reason'].startswith('no main.pid')
+    assert checks(result)['process']['reason'].startswith('nothing listens on %s/listener' % inst['socket_dir'])
 
 
 def test_worker_threshold_right_after_a_restart_is_not_judged(run_module):
@@ -168,6 +168,31 @@ def test_worker_threshold_right_after_a_restart_is_not_judged(run_module):
         # the same threshold above the count fails
         result, failed = run_module(ckpool_health, dict(args, min_workers=4))
         assert checks(result)['workers']['verdict'] == 'fail' and not result['healthy']
+
+
+def test_a_stale_or_forged_pid_file_decides_nothing(run_module):
+    """main.pid naming another live process (recycled pid, a pid file written by someone else): the process
+    that serves the directory is proven from the socket, main.pid is only reported."""
+    with SimPool() as sim:
+        wait_status(sim)
+        real = sim.pid
+        with open(os.path.join(sim.sockdir, 'main.pid'), 'w') as handle:
+            handle.write(str(os.getpid()))
+        result, failed = run_module(ckpool_health, dict(instances=[instance(sim)]))
+        assert not failed and result['healthy']
+        item = checks(result)['process']
+        assert item['value'] == real and 'stale pid file' in item['reason']
+        assert result['pids'] == {'main': real}
+        # and a directory nobody serves is not made healthy by a live pid in main.pid
+        assert sim.request('listener', 'shutdown').reply == 'exiting'
+        deadline = time.monotonic() + 5
+        while os.path.exists('/proc/%d' % real) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        with open(os.path.join(sim.sockdir, 'main.pid'), 'w') as handle:
+            handle.write(str(os.getpid()))
+        result, failed = run_module(ckpool_health, dict(instances=[instance(sim)], stratum_timeout=0.3))
+        assert not result['healthy'] and checks(result)['process']['verdict'] == 'fail'
+        assert 'still running' in checks(result)['process']['reason']
 
 
 def test_previous_pid_still_running_fails_new_process(run_module, pool):
