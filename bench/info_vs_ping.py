@@ -13,7 +13,12 @@ Python, same forks), then runs these playbooks over all N hosts, interleaved, R 
          the issue's naive approach pipes `stats` into ckpmsg, which is not installed here)
 
 and prints median wall times and the ratios info/ping and naive/ping, both raw and per host with the
-fixed cost (noop) taken out.  Target (issue 4): info <= 1.05 x ping.
+fixed cost (noop) taken out.  Target (issue 10 item 6): info <= 1.03 x ping in CPU per host.
+
+With --payload-rounds N it also keeps the two AnsiballZ payloads of one host (ANSIBLE_KEEP_REMOTE_FILES)
+and runs them directly, alternately, N times each: the module process's own CPU (interpreter start,
+AnsiballZ, compiling the module and its module_utils, the work), which load on a shared machine
+disturbs much less than the playbook runs.
 
     /root/.cache/ckpool-fleet/venv/bin/python bench/info_vs_ping.py --hosts 50 --rounds 5 --forks 5
 """
@@ -39,12 +44,38 @@ PLAYS = {
 }
 
 
+def payload_cpu(work, inventory, books, env, playbook, rounds):
+    """Keep the AnsiballZ payloads of one host for ping and info, then run them directly, alternately."""
+    keep = os.path.join(work, 'keep')
+    found = {}
+    for name in ('ping', 'info'):
+        target = os.path.join(keep, name)
+        run_env = dict(env, ANSIBLE_KEEP_REMOTE_FILES='1', ANSIBLE_REMOTE_TMP=target)
+        c.run_timed([playbook, '-i', inventory, '--limit', 'all[0]', books[name]], env=run_env)
+        for root, dummy, files in os.walk(target):
+            for f in files:
+                if f.startswith('AnsiballZ_') and f.endswith('.py'):
+                    found[name] = os.path.join(root, f)
+    cpus = dict(ping=[], info=[])
+    for dummy in range(rounds):
+        for name in ('ping', 'info'):
+            before = c.cpu_children()
+            subprocess.run([sys.executable, found[name]], stdout=subprocess.DEVNULL, check=True, timeout=120)
+            cpus[name].append((c.cpu_children() - before) * 1000.0)
+    diffs = [i - p for i, p in zip(cpus['info'], cpus['ping'])]
+    return {'info_ms': c.median(cpus['info']), 'ping_ms': c.median(cpus['ping']), 'diff_ms': c.median(diffs),
+            'info_bytes': os.path.getsize(found['info']), 'ping_bytes': os.path.getsize(found['ping']),
+            'runs_ms': cpus}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--hosts', type=int, default=50)
     ap.add_argument('--rounds', type=int, default=5)
     ap.add_argument('--forks', type=int, default=5)
     ap.add_argument('--strategy', default='', help='e.g. mitogen_linear (needs ANSIBLE_STRATEGY_PLUGINS)')
+    ap.add_argument('--payload-rounds', type=int, default=0,
+                    help='also time the two AnsiballZ payloads directly, this many times each')
     ap.add_argument('--json', help='also write the results here')
     ap.add_argument('--keep', action='store_true')
     args = ap.parse_args()
@@ -122,6 +153,13 @@ def main():
         print('info/ping  (median of per-round ratios): wall %.3f  CPU %.3f  CPU per host above noop %.3f  (target <= 1.05)'
               % (result['ratio_info_ping_wall'], result['ratio_info_ping_cpu'], result['ratio_info_ping_cpu_per_host']))
         print('naive/ping (median of per-round ratios): CPU per host above noop %.3f' % result['ratio_naive_ping_cpu_per_host'])
+        if args.payload_rounds:
+            result['payload'] = payload_cpu(work, inventory, books, env, playbook, args.payload_rounds)
+            pay = result['payload']
+            print('module process alone (%d paired runs of the AnsiballZ payloads): info %.1f ms CPU, ping %.1f ms, '
+                  'difference %.1f ms (median of per-pair differences), payloads %d / %d bytes'
+                  % (args.payload_rounds, pay['info_ms'], pay['ping_ms'], pay['diff_ms'], pay['info_bytes'],
+                     pay['ping_bytes']))
         if args.json:
             with open(args.json, 'w') as f:
                 json.dump(result, f, indent=1)
