@@ -85,13 +85,29 @@ BLOCK_PAIR_WINDOW = 10.0
 
 # Stamps are exactly "[YYYY-MM-DD HH:MM:SS.mmm] " with ASCII digits (str's \d would take any digit).
 _LOG_TIME_RE = re.compile(r'^\[([0-9]{4})-([0-9]{2})-([0-9]{2}) ([0-9]{2}):([0-9]{2}):([0-9]{2})\.([0-9]{3})\] ')
-_AUTH_RE = re.compile(r'^Authorised client ([0-9]+) (?:(\S+) )?(?:to proxy [0-9]+:[0-9]+, )?worker (.*) as user (.*)$')
-_DROPPED_RE = re.compile(r'^Dropped client ([0-9]+) (\S+) user (.*) worker (.*)$')
+# A client's identity in ckpool's records (stratifier.c __stratum_add_instance): its connector id, or
+# for a miner behind a passthrough, node or trusted remote "passthrough:P subclient:S" (also node:,
+# remote:) where the connector id is (P << 32) | S.
+_IDENTITY = r'([0-9]+|(?:passthrough|node|remote):[0-9]+ subclient:[0-9]+)'
+_AUTH_RE = re.compile(r'^Authorised client ' + _IDENTITY +
+                      r' (?:(\S+) )?(?:to proxy [0-9]+:[0-9]+, )?worker (.*) as user (.*)$')
+# __drop_client: "Dropped client IDENTITY ADDRESS [throttled ]user U worker W[ lazily]" or
+# "Dropped client IDENTITY ADDRESS no user worker W[ lazily]".
+_DROPPED_RE = re.compile(r'^Dropped client ' + _IDENTITY + r' (\S+) (?:(?:throttled )?user (.*)|no user) worker (.*)$')
+_SUBCLIENT_RE = re.compile(r'^[a-z]+:([0-9]+) subclient:([0-9]+)$')
 _CONNECTOR_DROPPED_RE = re.compile(r'^Connector dropped client id: ([0-9]+)$')
 _RDHUP_RE = re.compile(r'^Client id ([0-9]+) fd [0-9]+ RDHUP')
 _DROPALL_RE = re.compile(r'^Dropped [0-9]+ instances for dropall request$')
 _SOLVED_RE = re.compile(r'^Solved and confirmed block ([0-9]+)(?: by (.+))?$')
 _ACCEPTED_TEXT = 'BLOCK ACCEPTED!'
+
+
+def client_id(identity):
+    """The connector id of a client identity as ckpool logs it (``"17"``, ``"passthrough:3 subclient:5"``)."""
+    match = _SUBCLIENT_RE.match(identity)
+    if match is None:
+        return int(identity)
+    return (int(match.group(1)) << 32) | int(match.group(2))
 
 
 class ReverseLineReader(object):
@@ -324,8 +340,8 @@ def _classify(message, line, start, end, stamp, scan):
             scan.signs.append((start, end, 'an "Authorised client" record cut short (a line break in a worker name)'))
             return
         worker, user = match.group(3), match.group(4)
-        scan.entries.append(dict(kind='auth', start=start, end=end, stamp=stamp, id=int(match.group(1)),
-                                 address=match.group(2), worker=worker, user=user,
+        scan.entries.append(dict(kind='auth', start=start, end=end, stamp=stamp, id=client_id(match.group(1)),
+                                 identity=match.group(1), address=match.group(2), worker=worker, user=user,
                                  consistent=worker_user(worker) == user, message=message))
     elif first == 'D' and message.startswith('Dropped '):
         if message.startswith('Dropped client '):
@@ -333,7 +349,7 @@ def _classify(message, line, start, end, stamp, scan):
             if match is None:
                 scan.signs.append((start, end, 'a "Dropped client" record cut short (a line break in a worker name)'))
                 return
-            scan.entries.append(dict(kind='dropped', start=start, end=end, stamp=stamp, id=int(match.group(1)),
+            scan.entries.append(dict(kind='dropped', start=start, end=end, stamp=stamp, id=client_id(match.group(1)),
                                      message=message))
         elif _DROPALL_RE.match(message):
             scan.entries.append(dict(kind='dropall', start=start, end=end, stamp=stamp))
@@ -408,10 +424,29 @@ def scan_log(reader, since=None, now=None, span=FORGERY_SPAN):
     return scan
 
 
-def _expected_drop_messages(claim):
-    """The exact ``Dropped client`` messages ckpool writes for the session of ``claim``."""
-    text = 'Dropped client %d %s user %s worker %s' % (claim['id'], claim['address'], claim['user'], claim['worker'])
-    return (text, text + ' ')
+def _drop_closes(message, claim):
+    """True when ``message`` is exactly a ``Dropped client`` record ckpool writes for the session of ``claim``.
+
+    stratifier.c ``__drop_client``: ``Dropped client IDENTITY ADDRESS [throttled ]user U worker W LAZILY``
+    with LAZILY ``lazily`` or empty.  A proxy's ``Authorised client`` record names no address: then
+    any one address is accepted, the rest must still match exactly.
+    """
+    head = 'Dropped client %s ' % claim['identity']
+    if not message.startswith(head):
+        return False
+    rest = message[len(head):]
+    if claim['address'] is None:
+        address, sep, rest = rest.partition(' ')
+        if not address or not sep:
+            return False
+    elif rest.startswith(claim['address'] + ' '):
+        rest = rest[len(claim['address']) + 1:]
+    else:
+        return False
+    if rest.startswith('throttled '):
+        rest = rest[len('throttled '):]
+    tail = 'user %s worker %s' % (claim['user'], claim['worker'])
+    return rest in (tail, tail + ' ', tail + ' lazily')
 
 
 def client_sessions(logpath, user, since=None, max_bytes=DEFAULT_MAX_BYTES, opener=None, now=None):
@@ -492,7 +527,6 @@ def client_sessions(logpath, user, since=None, max_bytes=DEFAULT_MAX_BYTES, open
             refused.append(dict(id=client_id, reason=reason, detail=detail, claims=described))
             continue
         last = found[-1]
-        expected = _expected_drop_messages(last)
         closed_by = None
         for closer in closers:
             if closer['start'] <= last['start'] or scan.tainted(closer):
@@ -503,7 +537,7 @@ def client_sessions(logpath, user, since=None, max_bytes=DEFAULT_MAX_BYTES, open
                 continue
             elif closer['kind'] == 'gone':
                 closed_by = 'connector'
-            elif closer['message'] in expected:
+            elif _drop_closes(closer['message'], last):
                 closed_by = 'dropped'
             if closed_by:
                 break
