@@ -41,7 +41,7 @@ SOCKET_NAMES = ('listener', 'stratifier', 'connector', 'generator')
 
 LOG_EMERG, LOG_ALERT, LOG_CRIT, LOG_ERR, LOG_WARNING, LOG_NOTICE, LOG_INFO, LOG_DEBUG = range(8)
 
-IDLE_TIMEOUT = 5.0            # recv_unix_msg: 5 s for the header, 5 s for the body
+IDLE_TIMEOUT = 5.0            # recv_unix_msg: 5 s for the header, 5 s for the body (UNIX_READ_TIMEOUT)
 MAX_MSGLEN = 64 * 1024 * 1024  # larger length headers are refused at once (see README)
 CONNECTOR_BOUNDARY = 5.0      # slow connector: messages handled on 5 s boundaries
 UPDATE_INTERVAL = 30          # ckpool.conf update_interval default: new work every 30 s
@@ -512,8 +512,11 @@ def close_quietly(sock):
         pass
 
 
-def unix_request(path, message, timeout=2.0, want_fd=False):
-    """Client side, used for the handover: one framed request, one framed reply."""
+def unix_request(path, message, timeout=IDLE_TIMEOUT, want_fd=False):
+    """Client side, used for the handover: one framed request, one framed reply.
+
+    ckpool's send_recv_path() waits for the reply with recv_unix_msg(), i.e. UNIX_READ_TIMEOUT (5 s):
+    a busy old process that answers within that still hands over."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(timeout)
     try:
@@ -989,21 +992,34 @@ class Sim:
         path = os.path.join(self.sockdir, 'listener')
         inherited = {}
         try:
-            if unix_request(path, 'ping') == 'pong':
-                self.log.log(LOG_INFO, 'Received: pong in response to ping request')
-                for index in range(len(self.configured_urls())):
-                    fd = unix_request(path, 'getxfd%d' % index, want_fd=True)
-                    if fd is None:
-                        break
-                    sock = socket.socket(fileno=fd)
-                    inherited[index] = sock
-                    host, port = sock.getsockname()[:2]
-                    self.log.log(LOG_WARNING, 'Inherited old server socket %d url %s:%d !' % (index, host, port))
-                for cmd in ('reject', 'reconnect', 'shutdown'):
-                    reply = unix_request(path, cmd)
-                    self.log.log(LOG_INFO, 'Received: %s in response to %s request' % (reply, cmd))
+            answered = unix_request(path, 'ping') == 'pong'
         except OSError as exc:
             self.log.log(LOG_WARNING, 'Handover with old process %d failed: %s' % (oldpid, exc))
+            answered = False
+        if answered:
+            self.log.log(LOG_INFO, 'Received: pong in response to ping request')
+            for index in range(len(self.configured_urls())):
+                try:
+                    fd = unix_request(path, 'getxfd%d' % index, want_fd=True)
+                except OSError as exc:
+                    self.log.log(LOG_WARNING, 'Handover with old process %d failed: %s' % (oldpid, exc))
+                    fd = None
+                if fd is None:
+                    break
+                sock = socket.socket(fileno=fd)
+                inherited[index] = sock
+                host, port = sock.getsockname()[:2]
+                self.log.log(LOG_WARNING, 'Inherited old server socket %d url %s:%d !' % (index, host, port))
+            # ckpool sends each of these whatever became of the one before (send_recv_path)
+            for cmd in ('reject', 'reconnect', 'shutdown'):
+                try:
+                    reply = unix_request(path, cmd)
+                except OSError:
+                    reply = None
+                if reply is None:
+                    self.log.log(LOG_WARNING, 'Received no response to %s request' % cmd)
+                else:
+                    self.log.log(LOG_INFO, 'Received: %s in response to %s request' % (reply, cmd))
         self.terminate_old(oldpid)
         return inherited
 

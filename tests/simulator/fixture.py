@@ -17,6 +17,8 @@ own session (process group); ``stop()`` ends that group, which includes any
 copy started by ``restart`` / ``-H`` handovers.
 """
 
+import ctypes
+import ctypes.util
 import json
 import os
 import re
@@ -36,8 +38,9 @@ except ImportError:  # imported as a plain module (scripts)
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from miner import StratumClient, StratumEOF
 
-__all__ = ['SimPool', 'SimError', 'Reply', 'StratumClient', 'StratumEOF', 'exchange', 'frame', 'connect_as',
-           'pid_alive', 'free_port', 'kill_group', 'SIM_SCRIPT', 'MINER_SCRIPT', 'SOCKETS']
+__all__ = ['SimPool', 'SimError', 'Reply', 'StratumClient', 'StratumEOF', 'DirEvents', 'exchange', 'frame',
+           'connect_as', 'pid_alive', 'pidfile_content', 'free_port', 'kill_group', 'SIM_SCRIPT', 'MINER_SCRIPT',
+           'SOCKETS']
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SIM_SCRIPT = os.path.join(HERE, 'ckpool_sim.py')
@@ -159,6 +162,94 @@ def pid_alive(pid):
             return handle.read().rsplit(')', 1)[1].split()[0] not in ('Z', 'X')
     except (OSError, IndexError):
         return False
+
+
+def pidfile_content(path):
+    """What a reader of a pid file finds: None (no file), '' (empty: a writer has truncated it and not
+    yet written, as ckpool's fopen("we") + fprintf + fclose does), the pid (int), or the raw text."""
+    try:
+        with open(path) as handle:
+            text = handle.read()
+    except FileNotFoundError:
+        return None
+    return int(text) if text.isdigit() else text
+
+
+class DirEvents:
+    """The file events of one directory, in the order the kernel saw them (Linux inotify).
+
+    Events queue in the kernel from the moment the watch exists, so a test can read them afterwards:
+    unlike sampling a file, this cannot miss a state that lasts a few microseconds or a few
+    milliseconds while the test is not scheduled (a pid file deleted and recreated, a file truncated
+    and rewritten).  ``events()`` returns ``[(name, kind)]`` with kind one of ``KINDS``; a lost event
+    (queue overflow) raises SimError instead of giving a partial history.
+
+        with DirEvents(pool.sockdir) as watch:
+            ...                                   # the processes do their work
+        assert watch.kinds('main.pid', 'CREATE', 'DELETE') == ['DELETE', 'CREATE']
+    """
+
+    KINDS = (('MODIFY', 0x2), ('ATTRIB', 0x4), ('CLOSE_WRITE', 0x8), ('MOVED_FROM', 0x40), ('MOVED_TO', 0x80),
+             ('CREATE', 0x100), ('DELETE', 0x200))
+    IN_Q_OVERFLOW = 0x4000
+    HEADER = struct.Struct('iIII')   # struct inotify_event: wd, mask, cookie, len; then the name
+
+    def __init__(self, path):
+        self.path = path
+        self.fd = None
+        self._events = []
+        libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6', use_errno=True)
+        fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        if fd < 0:
+            err = ctypes.get_errno()
+            raise OSError(err, 'inotify_init1: %s' % os.strerror(err))
+        mask = 0
+        for _kind, bit in self.KINDS:
+            mask |= bit
+        if libc.inotify_add_watch(fd, os.fsencode(path), ctypes.c_uint32(mask)) < 0:
+            err = ctypes.get_errno()
+            os.close(fd)
+            raise OSError(err, 'inotify_add_watch %s: %s' % (path, os.strerror(err)))
+        self.fd = fd
+
+    def events(self):
+        """Every event so far, oldest first: [(name, kind)]."""
+        while self.fd is not None:
+            try:
+                data = os.read(self.fd, 65536)
+            except BlockingIOError:
+                break
+            offset = 0
+            while offset < len(data):
+                _wd, mask, _cookie, length = self.HEADER.unpack_from(data, offset)
+                start = offset + self.HEADER.size
+                name = data[start:start + length].rstrip(b'\0').decode('utf-8', 'replace')
+                offset = start + length
+                if mask & self.IN_Q_OVERFLOW:
+                    raise SimError('inotify queue overflow on %s: events were lost' % self.path)
+                self._events.extend((name, kind) for kind, bit in self.KINDS if mask & bit)
+        return list(self._events)
+
+    def kinds(self, name, *kinds):
+        """The kinds of the events of file name (only those in kinds, when given), oldest first."""
+        return [kind for event_name, kind in self.events() if event_name == name and (not kinds or kind in kinds)]
+
+    def index(self, name, kind):
+        """Position of the first event (name, kind) in events(), or None."""
+        events = self.events()
+        return events.index((name, kind)) if (name, kind) in events else None
+
+    def close(self):
+        if self.fd is not None:
+            self.events()
+            os.close(self.fd)
+            self.fd = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 def group_alive(pgid):

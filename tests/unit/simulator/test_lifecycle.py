@@ -13,7 +13,8 @@ import sys
 import threading
 import time
 
-from ansible_collections.ckpool.fleet.tests.simulator.fixture import HERE, SIM_SCRIPT, SOCKETS, pid_alive
+from ansible_collections.ckpool.fleet.tests.simulator.fixture import (HERE, SIM_SCRIPT, SOCKETS, DirEvents, pid_alive,
+                                                                     pidfile_content)
 
 KILL_MESSAGE = ('Process main pid %d still exists, start ckpool with -H to get a handover '
                 'or -k if you wish to kill it')
@@ -66,32 +67,58 @@ def wait_refused(pool, name, timeout=1.0):
 
 
 def watch_pidfile(pool, old_pid, timeout=10.0):
-    """Sample main.pid, then the old pid's liveness, until a new pid owns main.pid."""
+    """Sample main.pid, then the old pid's liveness, until a new pid owns main.pid.
+
+    A sample is (content, old_alive), content as pidfile_content() gives it: None (missing), ''
+    (truncated by a writer that has not written yet), a pid.  Reading the content first makes the
+    pair sound whatever the load: a process that is gone does not come back, so old_alive True
+    means the old process was alive when that content was read.  Samples are only as frequent as
+    the test gets scheduled: short states are proven from DirEvents, not from samples.
+    """
+    path = os.path.join(pool.sockdir, 'main.pid')
     samples = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        content = pool.pid
+        content = pidfile_content(path)
         old_alive = pid_alive(old_pid)
         samples.append((content, old_alive))
-        if content and content != old_pid and pid_alive(content):
+        if isinstance(content, int) and content != old_pid and pid_alive(content):
             return content, samples
         time.sleep(0.001)
     raise AssertionError('no new pid in main.pid: %r' % samples[-5:])
+
+
+def assert_handover_pidfile(sim, watch, samples, old, new):
+    """PROTOCOL.md "Lifecycle": in a handover the old process's shutdown removes main.pid; the new
+    process writes it only after the old one has exited, then recreates the four sockets."""
+    # main.pid named the new pid only while the old process was gone (every sample that saw it)
+    assert all(not old_alive for content, old_alive in samples if content == new)
+    # removed by the old "shutdown", then created anew by the new process: missing in between.
+    # ckpool waits 500 ms for the old process, then SIGTERMs it; a process SIGTERMed before its
+    # shutdown removed main.pid leaves it, and the new one overwrites it in place (PROTOCOL: "holds
+    # the old pid or is missing"). Only the new process's log says which happened.
+    pidfile = watch.kinds('main.pid', 'CREATE', 'DELETE', 'MOVED_FROM', 'MOVED_TO')
+    if 'Old process pid %d failed to shutdown cleanly, terminating' % old in '\n'.join(sim.log_lines()):
+        assert pidfile in (['DELETE', 'CREATE'], [])
+    else:
+        assert pidfile == ['DELETE', 'CREATE']
+    # written before the sockets are recreated (the socket files are renamed aside, then bound anew)
+    written = watch.index('main.pid', 'CLOSE_WRITE')
+    assert written is not None
+    assert all(written < watch.index(name, 'CREATE') for name in SOCKETS)
 
 
 def test_restart_handover_pid_timing(sim):
     old = sim.pid
     before = inodes(sim)
     miner = sim.miner('alice.rig1')
-    with StratumProbe(sim.stratum_port) as probe:
+    with StratumProbe(sim.stratum_port) as probe, DirEvents(sim.sockdir) as watch:
         assert sim.request('listener', 'restart').reply == 'restarting'
         new, samples = watch_pidfile(sim, old)
         sim.wait_ready(new, 10)
         time.sleep(0.1)
-    # main.pid named the new pid only after the old process was gone
-    assert all(not old_alive for content, old_alive in samples if content == new)
+    assert_handover_pidfile(sim, watch, samples, old, new)
     assert not pid_alive(old)
-    assert any(content is None for content, _alive in samples)   # removed by the old "shutdown"
     after = inodes(sim)
     assert all(after[name] != before[name] for name in SOCKETS)  # sockets recreated
     assert probe.refused == 0 and probe.ok > 5
@@ -154,11 +181,11 @@ def test_second_plain_instance_refused(sim):
 def test_second_instance_handover_H(sim):
     old = sim.pid
     miner = sim.miner('alice.rig1')
-    with StratumProbe(sim.stratum_port) as probe:
+    with StratumProbe(sim.stratum_port) as probe, DirEvents(sim.sockdir) as watch:
         sim.spawn('-H', wait=False)
         new, samples = watch_pidfile(sim, old)
         sim.wait_ready(new, 10)
-    assert all(not old_alive for content, old_alive in samples if content == new)
+    assert_handover_pidfile(sim, watch, samples, old, new)
     assert probe.refused == 0
     # reconnect then EOF (the old process exited; this copy was not its child)
     assert miner.wait_eof(3)
@@ -168,7 +195,8 @@ def test_second_instance_handover_H(sim):
 def test_second_instance_killold_k(sim):
     old = sim.pid
     miner = sim.miner('alice.rig1')
-    with StratumProbe(sim.stratum_port) as probe:
+    pidfile_inode = os.stat(os.path.join(sim.sockdir, 'main.pid')).st_ino
+    with StratumProbe(sim.stratum_port) as probe, DirEvents(sim.sockdir) as watch:
         sim.spawn('-k', wait=False)
         new, samples = watch_pidfile(sim, old)
         sim.wait_ready(new, 10)
@@ -176,8 +204,12 @@ def test_second_instance_killold_k(sim):
     assert miner.wait_eof(2)
     assert miner.reconnects() == []     # EOF without client.reconnect
     assert 'Terminating old process main pid %d' % old in '\n'.join(sim.log_lines())
-    # the SIGTERMed process did not remove main.pid: the new one overwrote it
-    assert all(content in (old, new) for content, _alive in samples)
+    # the SIGTERMed process did not remove main.pid: the new one overwrote it in place (ckpool's
+    # fopen("we"): truncated, then written; a reader in between finds it empty, never missing)
+    assert watch.kinds('main.pid', 'CREATE', 'DELETE', 'MOVED_FROM', 'MOVED_TO') == []
+    assert 'CLOSE_WRITE' in watch.kinds('main.pid')
+    assert os.stat(os.path.join(sim.sockdir, 'main.pid')).st_ino == pidfile_inode
+    assert all(content in (old, new, '') for content, _alive in samples)
 
 
 def test_daemon_mode_returns_when_ready(tmp_path):
