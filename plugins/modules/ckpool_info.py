@@ -232,6 +232,22 @@ process:
       description: Command line of the process, when running and readable.
       type: list
       elements: str
+    mode:
+      description:
+        - The instance's mode from the serving process's command line, with ckpool's own precedence
+          (C(pool), C(solo), C(proxy), C(userproxy), C(passthrough), C(node), C(redirector)); null when no
+          process is proven to serve the directory or its command line is unreadable.
+        - The filter P(ckpool.fleet.fleet_summary#filter) takes the tier from it (passthrough, node, proxy and
+          redirector miners are not counted twice).
+      type: str
+      sample: pool
+      version_added: 0.2.0
+    name:
+      description: The instance name (C(-n NAME), else the mode's default name), which the log is named after;
+        null when the mode is.
+      type: str
+      sample: ckpool
+      version_added: 0.2.0
 health:
   description: Result of pinging the sockets, each with its own verdict.
   returned: when O(gather) contains C(health) and O(query) is not set
@@ -533,6 +549,11 @@ class Gatherer:
         owner = live['owner'] or {}
         if live.get('pid_file_problem'):
             self.cm.warn(live['pid_file_problem'])
+        mode = name = None
+        if owner.get('cmdline'):
+            from ansible_collections.ckpool.fleet.plugins.module_utils.process import describe_instance
+            described = describe_instance(owner, self.client.socket_dir)
+            mode, name = described['mode'], described['name']
         return dict(
             pid=live['pid'],
             running=live['running'],
@@ -542,6 +563,8 @@ class Gatherer:
             sockets=dict((name, os.path.exists(self.client.path(name))) for name in SOCKETS),
             started=owner.get('start_time'),
             cmdline=owner.get('cmdline'),
+            mode=mode,
+            name=name,
             owner_problem=live['owner_problem'],
         )
 

@@ -61,6 +61,8 @@ def test_info_defaults_read_only(pool, run_module):
     assert not failed, result
     assert result['changed'] is False
     assert result['process']['running'] is True and result['process']['pid'] == pool.pid
+    assert result['process']['mode'] == 'pool'    # from the serving process's command line
+    assert result['process']['name'] == os.path.basename(pool.logfile)[:-len('.log')]
     assert result['health']['healthy'] is True
     assert result['log_dir'] == pool.logdir  # discovered from the process's -c argument
     assert result['pool']['stale'] is False and 'hashrate' in result['pool']
