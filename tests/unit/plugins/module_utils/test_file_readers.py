@@ -979,7 +979,12 @@ def test_readers_against_simulator():
         assert status['users'] == 3 and status['workers'] == 6
         assert status['stale'] is False
         assert all(isinstance(v, float) for v in status['hashrate'].values())
+        # the user files are written by the same update as pool.status, one after the other: wait for the third
+        deadline = time.monotonic() + 10
         users = status_files.read_users(pool.logdir)
+        while users['total'] < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            users = status_files.read_users(pool.logdir)
         assert users['errors'] == [] and users['total'] == 3
         assert len(status_files.flatten_workers(users['users'])) == 6
 
