@@ -13,8 +13,8 @@ import sys
 import threading
 import time
 
-from ansible_collections.ckpool.fleet.tests.simulator.fixture import (HERE, SIM_SCRIPT, SOCKETS, DirEvents, pid_alive,
-                                                                     pidfile_content)
+from ansible_collections.ckpool.fleet.tests.simulator.fixture import (
+    HERE, SIM_SCRIPT, SOCKETS, DirEvents, pid_alive, pidfile_content)
 
 KILL_MESSAGE = ('Process main pid %d still exists, start ckpool with -H to get a handover '
                 'or -k if you wish to kill it')
