@@ -241,6 +241,13 @@ def test_genuine_log_has_no_signs_of_tampering(tmp_path):
         assert scan.signs == [], name
 
 
+def genuine(log, tmp_path, since):
+    """Write ``log``, check it shows no sign of tampering; returns user -> ids of the user's sessions."""
+    path = log.write(tmp_path / 'ckpool.log')
+    assert ckpool_log.scan_log(ckpool_log.ReverseLineReader(path), since=since).signs == []
+    return lambda user: ids(ckpool_log.client_sessions(path, user, since=since))
+
+
 def test_subclient_identities_of_passthrough_node_and_remote_miners(tmp_path):
     # stratifier.c __stratum_add_instance: a miner behind a passthrough/node/trusted remote is logged with
     # the identity "KIND:P subclient:S"; its connector id (what dropclient takes) is (P << 32) | S.
@@ -251,14 +258,12 @@ def test_subclient_identities_of_passthrough_node_and_remote_miners(tmp_path):
     log.add('Authorised client node:8 subclient:0 10.0.0.10 worker frank.rig1 as user frank')
     log.add('Authorised client remote:9 subclient:4 10.0.0.11 worker gina.rig1 as user gina')
     log.add('Authorised client 12 to proxy 0:1, worker carol.rig1 as user carol')
-    path = log.write(tmp_path / 'ckpool.log')
-    scan = ckpool_log.scan_log(ckpool_log.ReverseLineReader(path), since=since)
-    assert scan.signs == []
-    assert ids(ckpool_log.client_sessions(path, 'alice', since=since)) == [1]
-    assert ids(ckpool_log.client_sessions(path, 'dave', since=since)) == [(7 << 32) | 3]
-    assert ids(ckpool_log.client_sessions(path, 'frank', since=since)) == [8 << 32]
-    assert ids(ckpool_log.client_sessions(path, 'gina', since=since)) == [(9 << 32) | 4]
-    assert ids(ckpool_log.client_sessions(path, 'carol', since=since)) == [12]
+    sessions_of = genuine(log, tmp_path, since)
+    assert sessions_of('alice') == [1]
+    assert sessions_of('dave') == [(7 << 32) | 3]
+    assert sessions_of('frank') == [8 << 32]
+    assert sessions_of('gina') == [(9 << 32) | 4]
+    assert sessions_of('carol') == [12]
 
 
 def test_every_drop_record_shape_of_ckpool(tmp_path):
@@ -271,10 +276,7 @@ def test_every_drop_record_shape_of_ckpool(tmp_path):
     log.add('Dropped client 2 10.0.0.5 user alice worker alice.rig2 lazily')
     log.add('Dropped client passthrough:7 subclient:3 10.0.0.9 user alice worker alice.rig4 ')
     log.add('Dropped client 5 10.0.0.6 no user worker x.y ')
-    path = log.write(tmp_path / 'ckpool.log')
-    scan = ckpool_log.scan_log(ckpool_log.ReverseLineReader(path), since=since)
-    assert scan.signs == []
-    assert ids(ckpool_log.client_sessions(path, 'alice', since=since)) == [3]
+    assert genuine(log, tmp_path, since)('alice') == [3]
 
 
 def test_client_id_of_identities():
