@@ -14,6 +14,11 @@ description:
     USER) records, minus the ones a later C(Dropped client ...) record closed), written since the process that
     serves O(socket_dir) started, read from the end of the log with a bound (O(log_max_bytes)). ckpool writes both
     records at its default log level (notice, 5).
+  - 'Every mode that authorises miners itself: a pool or solo instance, and a proxy or userproxy (its records read
+    C(Authorised client ID to proxy P:S, worker WORKER as user USER)). On the pool, miners behind a passthrough or
+    node are recorded as C(passthrough:P subclient:S) (C(node:), C(remote:)); their connector id is C(P << 32 | S)
+    and ckpool forwards the C(dropclient) to the passthrough, which closes the miner''s connection. A passthrough or
+    redirector authorises nobody and logs no such record: drop the user on the pool upstream.'
   - B(Miners can write into that log.) ckpool logs worker names verbatim, line breaks included, so a worker name
     can add lines that look like ckpool's own. The module therefore drops only connections it can attribute to the
     user beyond doubt and refuses, listing each in RV(refused_clients) with the reason, a client id claimed by the
