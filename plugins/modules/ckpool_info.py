@@ -549,11 +549,10 @@ class Gatherer:
         owner = live['owner'] or {}
         if live.get('pid_file_problem'):
             self.cm.warn(live['pid_file_problem'])
-        mode = name = None
+        described = {}
         if owner.get('cmdline'):
             from ansible_collections.ckpool.fleet.plugins.module_utils.process import describe_instance
             described = describe_instance(owner, self.client.socket_dir)
-            mode, name = described['mode'], described['name']
         return dict(
             pid=live['pid'],
             running=live['running'],
@@ -563,8 +562,8 @@ class Gatherer:
             sockets=dict((name, os.path.exists(self.client.path(name))) for name in SOCKETS),
             started=owner.get('start_time'),
             cmdline=owner.get('cmdline'),
-            mode=mode,
-            name=name,
+            mode=described.get('mode'),
+            name=described.get('name'),
             owner_problem=live['owner_problem'],
         )
 
