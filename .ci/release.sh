@@ -48,6 +48,9 @@ EOF
 sed -i -E "s/^version: .*/version: $version/" galaxy.yml
 grep -qx "version: $version" galaxy.yml || die "could not set version in galaxy.yml"
 
+# antsibull-changelog caches the plugin list (changelogs/.plugin-cache.yaml, git-ignored); a cache from an
+# earlier run would leave plugins added since then out of the release notes
+rm -f changelogs/.plugin-cache.yaml
 args=(release --version "$version")
 [[ -n $date ]] && args+=(--date "$date")
 antsibull-changelog "${args[@]}"
