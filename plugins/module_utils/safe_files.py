@@ -107,6 +107,16 @@ def _check_regular(fd, path):
     return st
 
 
+def _regular_fd(fd, path):
+    """Return ``fd`` when it is a regular file; otherwise close it and raise CkpoolFileError."""
+    try:
+        _check_regular(fd, path)
+    except Exception:
+        os.close(fd)
+        raise
+    return fd
+
+
 def read_fd(fd, path, limit, what='file', size=None):
     """Read the whole of an open file of at most ``limit`` bytes.
 
@@ -156,12 +166,7 @@ def open_regular(path, nofollow=False):
         fd = os.open(path, flags)
     except OSError as exc:
         raise _os_error(path, exc)
-    try:
-        _check_regular(fd, path)
-    except Exception:
-        os.close(fd)
-        raise
-    return fd
+    return _regular_fd(fd, path)
 
 
 def read_small_file(path, limit, nofollow=False, what='file'):
@@ -256,12 +261,7 @@ def open_at(dir_fd, name, path):
         fd = os.open(name, FILE_FLAGS, dir_fd=dir_fd)
     except OSError as exc:
         raise _os_error(path, exc, below_root=True)
-    try:
-        _check_regular(fd, path)
-    except Exception:
-        os.close(fd)
-        raise
-    return fd
+    return _regular_fd(fd, path)
 
 
 def read_file_below(root, parts, limit, what='file'):
