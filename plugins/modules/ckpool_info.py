@@ -771,25 +771,19 @@ def main():
             data['stratifier'] = g.stats('stratifier')
         if 'connector' in subsets:
             data['connector'] = g.stats('connector')
-        if ('users' in subsets or 'workers' in subsets) and params['users_format'] == 'json':
-            found = g.users_as_json('users' in subsets, 'workers' in subsets)
+        if 'users' in subsets or 'workers' in subsets:
+            as_json = params['users_format'] == 'json'
+            found = g.users_as_json('users' in subsets, 'workers' in subsets) if as_json else g.users()
             data['users_truncated'] = found['truncated']
             data['users_total'] = found['total']
             data['users_missing'] = found['missing']
             g.file_errors.extend(found['errors'])
             if 'users' in subsets:
-                data['users_json'] = found['users_json']
-            if 'workers' in subsets:
+                key = 'users_json' if as_json else 'users'
+                data[key] = found[key]
+            if 'workers' in subsets and as_json:
                 data['workers_json'] = found['workers_json']
-        elif 'users' in subsets or 'workers' in subsets:
-            found = g.users()
-            data['users_truncated'] = found['truncated']
-            data['users_total'] = found['total']
-            data['users_missing'] = found['missing']
-            g.file_errors.extend(found['errors'])
-            if 'users' in subsets:
-                data['users'] = found['users']
-            if 'workers' in subsets:
+            elif 'workers' in subsets:
                 from ansible_collections.ckpool.fleet.plugins.module_utils.status_files import flatten_workers
                 data['workers'] = flatten_workers(found['users'])
         if 'workbase' in subsets:
