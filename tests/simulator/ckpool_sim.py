@@ -1220,15 +1220,34 @@ class Sim:
             argv.append('-H')
         env = dict(os.environ)
         env.pop('CKPOOL_SIM_READY_FD', None)
-        with self.lock:
-            # ckpool's miner fds are inherited by the new process (never serviced there).
-            fds = [c.fd for c in self.clients.values() if not c.closed]
+        fds = self.miner_fd_copies()
         try:
             # ckpool: fork() + execv(initial_args[0], initial_args + "-H"); argv[0] stays "ckpool"
             subprocess.Popen(ckpool_argv(argv), executable=python_binary(), pass_fds=fds, env=env,
                              stdin=subprocess.DEVNULL, close_fds=True)
         except OSError as exc:
             self.log.log(LOG_ERR, 'Failed to restart: %s' % exc)
+        finally:
+            for fd in fds:
+                os.close(fd)
+
+    def miner_fd_copies(self):
+        """Copies of the open miner sockets for the restarted process: ckpool's miner fds are
+        inherited by it (never serviced there).  Each is duplicated under its client's lock, so a
+        miner that disconnects meanwhile cannot leave a closed (or reused) number to pass on: a
+        closed one made the fork fail with EBADF and the restart never happened."""
+        with self.lock:
+            clients = [c for c in self.clients.values() if c.sock is not None]
+        fds = []
+        for client in clients:
+            with client.lock:
+                if client.closed:
+                    continue
+                try:
+                    fds.append(os.dup(client.sock.fileno()))
+                except (OSError, ValueError):
+                    pass
+        return fds
 
     # ---- control sockets -----------------------------------------------------------
     def serve_control(self, name):

@@ -20,6 +20,21 @@ KILL_MESSAGE = ('Process main pid %d still exists, start ckpool with -H to get a
                 'or -k if you wish to kill it')
 
 
+# connect and disconnect to the stratum port as fast as possible for at most 60 s
+CHURN = """
+import socket, sys, time
+end = time.monotonic() + 60
+while time.monotonic() < end:
+    sock = socket.socket()
+    sock.settimeout(1)
+    try:
+        sock.connect(('127.0.0.1', int(sys.argv[1])))
+    except OSError:
+        time.sleep(0.001)
+    sock.close()
+"""
+
+
 def inodes(pool):
     return {name: os.stat(pool.socket_path(name)).st_ino for name in SOCKETS}
 
@@ -137,6 +152,24 @@ def test_restart_handover_pid_timing(sim):
     assert 'Inherited old server socket 0 url 127.0.0.1:%d !' % sim.stratum_port in log
     new_miner = sim.miner('bob.rig1')
     assert new_miner.submit()['result'] is True
+
+
+def test_restart_while_miners_come_and_go(sim):
+    """Miners that disconnect while ckpool forks must not stop the restart: their fds are passed
+    on as copies taken under the client's lock (a closed number passed to the fork made it fail
+    with EBADF, and the old process served on alone; a rolling restart in CI timed out on it)."""
+    churn = subprocess.Popen([sys.executable, '-c', CHURN, str(sim.stratum_port)])
+    try:
+        pid = sim.pid
+        for _ in range(8):
+            time.sleep(0.3)
+            assert sim.request('listener', 'restart').reply == 'restarting'
+            pid = sim.wait_pid_change(pid, 10)
+            sim.wait_ready(pid, 10)
+    finally:
+        churn.kill()
+        churn.wait(5)
+    assert 'Failed to restart' not in '\n'.join(sim.log_lines())
 
 
 def test_shutdown_leaves_stale_sockets(sim):

@@ -136,6 +136,22 @@ def test_passthrough_tier(make_sim):
     wait(lambda: pt.json('connector', 'stats')['clients']['count'] == 0, what='miner gone from the passthrough')
 
 
+def test_pool_with_a_passthrough_restarts(make_sim):
+    """A miner behind a passthrough has no fd of its own on the pool: a restart must still hand over
+    (the simulator once passed its -1 to the fork, which refused it, and the restart never happened)."""
+    pool = make_sim(name='main', status_interval=0.5)
+    pt = make_sim(name='edge', extra_args=['-P'], status_interval=0.5, config=upstream_of(pool))
+    pool.wait_for_log(r'Adding passthrough client 1 127\.0\.0\.1$')
+    miner = pt.miner('dave.rig1')
+    assert miner.submit()['result'] is True
+    pool.wait_for_log(r'Authorised client passthrough:1 subclient:\d+ 127\.0\.0\.1 worker dave\.rig1 as user dave$')
+    old = pool.pid
+    assert pool.request('listener', 'restart').reply == 'restarting'
+    new = pool.wait_pid_change(old, 10)
+    pool.wait_ready(new, 10)
+    assert 'Failed to restart' not in '\n'.join(pool.log_lines())
+
+
 def test_passthrough_refused_by_a_proxy(make_sim):
     pool = make_sim(name='main')
     proxy = make_sim(name='mid', extra_args=['-p'], config=upstream_of(pool))
