@@ -161,9 +161,9 @@ def test_restart_while_miners_come_and_go(sim):
     churn = subprocess.Popen([sys.executable, '-c', CHURN, str(sim.stratum_port)])
     try:
         pid = sim.pid
-        for _ in range(8):
+        for number in range(8):
             time.sleep(0.3)
-            assert sim.request('listener', 'restart').reply == 'restarting'
+            assert sim.request('listener', 'restart').reply == 'restarting', 'restart %d' % number
             pid = sim.wait_pid_change(pid, 10)
             sim.wait_ready(pid, 10)
     finally:
