@@ -33,7 +33,13 @@ work=$(mktemp -d /tmp/ckpool_fleet_local.XXXXXX)
 pgids=()
 bg=()
 cleanup() {
-    local p
+    local rc=$? p h
+    if ((rc)); then   # what the simulated pools logged, before it is removed (a failed handover says why here)
+        for h in "${hosts[@]}"; do
+            echo "--- $h: the last lines of its log"
+            tail -n 25 "$work/$h/logs/$h.log" 2>/dev/null || true
+        done
+    fi
     for p in "${bg[@]}"; do kill "$p" 2>/dev/null || true; done
     for p in "${pgids[@]}"; do
         kill -CONT -- "-$p" 2>/dev/null || true
