@@ -61,15 +61,16 @@ start_pool pool-hung 3 1
 start_pool pool-stale 2 1
 start_pool pool-stopped 2 1
 
-# Wait until every pool wrote its status and user files (1 s after start).
+# Wait until every pool wrote its status and user files (1 s after start): the simulator logs its "Pool:"
+# copies of pool.status after the last users/ file is written.
 for name in pool-a pool-b pool-hung pool-stale pool-stopped; do
     for _ in $(seq 100); do
-        [[ -s $work/$name/logs/pool/pool.status ]] && break
+        grep -qF '] Pool:{"diff"' "$work/$name/logs/ckpool.log" 2>/dev/null && break
         sleep 0.1
     done
+    grep -qF '] Pool:{"diff"' "$work/$name/logs/ckpool.log"
     [[ -s $work/$name/logs/pool/pool.status ]]
 done
-sleep 0.5
 
 # A miner-chosen user name that is HTML: it must show up as text, never as markup.
 evil='<img src=x onerror=alert(1)>'
